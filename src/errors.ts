@@ -1,0 +1,102 @@
+/**
+ * The small catalogue of errors user-sync throws. Each has a stable `code`; validation errors
+ * name the field, delivery errors say whether a retry can help.
+ */
+
+export type ErrorCode =
+  | 'USER_SYNC_ERR_CONFIG'
+  | 'USER_SYNC_ERR_VALIDATION'
+  | 'USER_SYNC_ERR_QUEUE_FULL'
+  | 'USER_SYNC_ERR_DELIVERY'
+  | 'USER_SYNC_ERR_NOT_FOUND'
+  | 'USER_SYNC_ERR_REDIS';
+
+export class UserSyncError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** A configuration value is missing or wrong. `field` is a dotted path such as `targets[1].url`. */
+export class ConfigError extends UserSyncError {
+  readonly field: string;
+  readonly reason: string;
+  constructor(field: string, reason: string, source?: string) {
+    super('USER_SYNC_ERR_CONFIG', `invalid config${source ? ` (${source})` : ''}: ${field}: ${reason}`);
+    this.field = field;
+    this.reason = reason;
+  }
+}
+
+/** Published input was rejected; nothing was enqueued. */
+export class ValidationError extends UserSyncError {
+  readonly field: string;
+  readonly reason: string;
+  constructor(field: string, reason: string) {
+    super('USER_SYNC_ERR_VALIDATION', `invalid event: ${field}: ${reason}`);
+    this.field = field;
+    this.reason = reason;
+  }
+}
+
+/** A target's backlog is at `queueSize`; the publish was refused and nothing was enqueued. */
+export class QueueFullError extends UserSyncError {
+  readonly service: string;
+  readonly backlog: number;
+  readonly cap: number;
+  constructor(service: string, backlog: number, cap: number) {
+    super(
+      'USER_SYNC_ERR_QUEUE_FULL',
+      `queue full: target "${service}" has ${backlog} deliveries waiting (queueSize ${cap}); ` +
+        'publish refused — start more workers, check the target, or raise queueSize',
+    );
+    this.service = service;
+    this.backlog = backlog;
+    this.cap = cap;
+  }
+}
+
+export interface DeliveryErrorDetails {
+  /** Whether another attempt may succeed. */
+  retryable: boolean;
+  /** HTTP status (or an executor-specific code) of the last answer, if there was one. */
+  status?: number;
+  /** A capped excerpt of the response body, for the dead-letter record. */
+  excerpt?: string;
+  /** The target asked to wait this long before the next attempt (already bounded). */
+  retryAfterMs?: number;
+  /** Short machine-readable reason: `http_4xx`, `timeout`, `connection`, `malformed`, … */
+  reason?: string;
+  cause?: unknown;
+}
+
+/** A delivery attempt failed. Executors throw this to say whether a retry can help. */
+export class DeliveryError extends UserSyncError {
+  readonly retryable: boolean;
+  readonly status: number | undefined;
+  readonly excerpt: string | undefined;
+  readonly retryAfterMs: number | undefined;
+  readonly reason: string;
+  constructor(message: string, details: DeliveryErrorDetails) {
+    super('USER_SYNC_ERR_DELIVERY', message, { cause: details.cause });
+    this.retryable = details.retryable;
+    this.status = details.status;
+    this.excerpt = details.excerpt;
+    this.retryAfterMs = details.retryAfterMs;
+    this.reason = details.reason ?? (details.retryable ? 'retryable' : 'permanent');
+  }
+}
+
+/** The one way to turn anything caught into an Error. */
+export function toError(value: unknown): Error {
+  if (value instanceof Error) return value;
+  if (typeof value === 'string') return new Error(value);
+  try {
+    return new Error(JSON.stringify(value));
+  } catch {
+    return new Error(String(value));
+  }
+}

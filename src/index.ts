@@ -1,0 +1,54 @@
+/** user-sync's public API. */
+export {
+  loadConfig,
+  parseConfig,
+  defaultConfigPath,
+  DEFAULTS,
+  ENV_OVERRIDES,
+  type SyncConfig,
+  type SyncConfigInput,
+  type TargetConfig,
+  type TargetConfigInput,
+  type LoadConfigOptions,
+} from './config.js';
+export {
+  UserSyncError,
+  ConfigError,
+  ValidationError,
+  QueueFullError,
+  DeliveryError,
+  toError,
+  type ErrorCode,
+  type DeliveryErrorDetails,
+} from './errors.js';
+export {
+  EventType,
+  EVENT_TYPES,
+  type UserId,
+  type UserSnapshot,
+  type UserEvent,
+  type UserEventInput,
+} from './events.js';
+export { UserSyncService, type QueueStatus, type UserSyncServiceOptions } from './service.js';
+export {
+  UserEventPublisher,
+  type PublisherOptions,
+  type PublishOptions,
+  type PublishResult,
+} from './producers/publisher.js';
+export { UserSyncIntegration } from './producers/integration.js';
+export { UserEventSubscriber, type EventHandler, type HandledEvent } from './subscriber.js';
+export { registerExecutor, unregisterExecutor } from './workers/registry.js';
+export type { Executor, ExecutionContext, DeliveryResult, TargetVersions } from './workers/executor.js';
+export type { DeliveryTask, DeliveryJobData } from './jobs/delivery-job.js';
+export type {
+  DeadLetterRecord,
+  DeadLetterFilter,
+  DeadLetterReason,
+  ListOptions,
+} from './jobs/dead-letter.js';
+export type { SyncStats, TargetStats } from './jobs/stats.js';
+export type { DeliveryOutcome, DeliveryJobResult } from './workers/delivery-worker.js';
+export { createLogger, type Logger, type LoggerOptions } from './logger.js';
+export { signWebhook } from './workers/signing.js';
+export { taskId, deliveryQueueName, DEAD_LETTER_QUEUE, MAINTENANCE_QUEUE } from './jobs/names.js';

@@ -1,0 +1,114 @@
+import { LuaScript } from '../redis.js';
+
+/**
+ * The Lua scripts behind publishing and delivery. Each touches only keys under one prefix
+ * (one hash tag), so they run unchanged on Redis Cluster.
+ */
+
+/**
+ * Publish, step 1 of 2: remember the event id and write the ledger if the version is newer.
+ * KEYS: event, ledger, users. ARGV: version ('' = assign), type, eventId, snapshot, deleted (0/1),
+ * timestamp, dedupe window ms, userId.
+ * Returns {state, version, ledgerUpdated}: state 'new' for a first publish, else the stored
+ * state ('pending' or 'enqueued') of an earlier publish of the same event id.
+ */
+export const PUBLISH_RESERVE = new LuaScript(
+  `
+local state = redis.call('HGET', KEYS[1], 'state')
+if state then
+  return {state, redis.call('HGET', KEYS[1], 'v'), 0}
+end
+local current = tonumber(redis.call('HGET', KEYS[2], 'v') or '0')
+local version = ARGV[1]
+if version == '' then
+  version = string.format('%d', current + 1)
+end
+local updated = 0
+if tonumber(version) > current then
+  redis.call('HSET', KEYS[2], 'v', version, 'type', ARGV[2], 'eid', ARGV[3], 'snap', ARGV[4], 'del', ARGV[5], 'ts', ARGV[6])
+  redis.call('ZADD', KEYS[3], 0, ARGV[8])
+  updated = 1
+end
+redis.call('HSET', KEYS[1], 'state', 'pending', 'v', version)
+redis.call('PEXPIRE', KEYS[1], ARGV[7])
+return {'new', version, updated}
+`,
+  3,
+);
+
+/**
+ * Publish, step 2 of 2, after the jobs were added: mark the event enqueued and count its tasks,
+ * once. KEYS: event, stats. ARGV: task count. Returns 1 if this call made the transition.
+ */
+export const PUBLISH_COMMIT = new LuaScript(
+  `
+if redis.call('HGET', KEYS[1], 'state') == 'pending' then
+  redis.call('HSET', KEYS[1], 'state', 'enqueued')
+  redis.call('HINCRBY', KEYS[2], 'total_tasks', ARGV[1])
+  return 1
+end
+return 0
+`,
+  2,
+);
+
+/**
+ * Delivery, start: take the (target, user) lock, read the target's watermark and, when asked,
+ * the ledger entry. The lock is re-entrant for the same token (the job id), so a job picked up
+ * again after its worker died does not wait for its own lock to expire.
+ * KEYS: lock, watermark, ledger. ARGV: token, lock ttl ms, userId, read ledger (0/1).
+ * Returns {0} when another delivery holds the lock, else {1, watermark, v, type, eid, snap, del}.
+ */
+export const DELIVERY_BEGIN = new LuaScript(
+  `
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+    return {0}
+  end
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+local watermark = redis.call('HGET', KEYS[2], ARGV[3]) or '0'
+if ARGV[4] == '1' then
+  local l = redis.call('HMGET', KEYS[3], 'v', 'type', 'eid', 'snap', 'del')
+  return {1, watermark, l[1] or '', l[2] or '', l[3] or '', l[4] or '', l[5] or ''}
+end
+return {1, watermark}
+`,
+  3,
+);
+
+/**
+ * Delivery, end: raise the watermark (never lower it), count the outcome, release the lock.
+ * KEYS: lock, watermark, stats, target stats. ARGV: token, userId, version ('' = leave the
+ * watermark), target counter, global counter ('' = none).
+ */
+export const DELIVERY_FINISH = new LuaScript(
+  `
+if ARGV[3] ~= '' then
+  local current = tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0')
+  if tonumber(ARGV[3]) > current then
+    redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+  end
+end
+redis.call('HINCRBY', KEYS[4], ARGV[4], 1)
+if ARGV[5] ~= '' then
+  redis.call('HINCRBY', KEYS[3], ARGV[5], 1)
+end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+end
+return 1
+`,
+  4,
+);
+
+/** Releases a (target, user) lock if this token still holds it. KEYS: lock. ARGV: token. */
+export const LOCK_RELEASE = new LuaScript(
+  `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+`,
+  1,
+);

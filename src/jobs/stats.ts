@@ -1,0 +1,74 @@
+import type { Redis } from '../redis.js';
+import type { Keys } from './names.js';
+
+/** Counters of one target. */
+export interface TargetStats {
+  delivered: number;
+  superseded: number;
+  retried: number;
+  dead: number;
+  replayed: number;
+}
+
+/** `getStats()`: the Go package's figures, plus per-target counters. Kept in Redis. */
+export interface SyncStats {
+  total_tasks: number;
+  completed_tasks: number;
+  failed_tasks: number;
+  retry_tasks: number;
+  by_target: Record<string, TargetStats>;
+}
+
+export const TARGET_COUNTERS = ['delivered', 'superseded', 'retried', 'dead', 'replayed'] as const;
+export type TargetCounter = (typeof TARGET_COUNTERS)[number];
+
+/** Global counter that moves with each target counter ('' for none). */
+export const GLOBAL_COUNTER: Record<TargetCounter, string> = {
+  delivered: 'completed_tasks',
+  superseded: 'completed_tasks',
+  retried: 'retry_tasks',
+  dead: 'failed_tasks',
+  replayed: '',
+};
+
+const count = (value: string | undefined) => (value ? Number(value) : 0);
+
+/** Reads every counter in one round trip. */
+export async function readStats(redis: Redis, keys: Keys, services: readonly string[]): Promise<SyncStats> {
+  const pipeline = redis.pipeline().hgetall(keys.stats);
+  for (const service of services) pipeline.hgetall(keys.targetStats(service));
+  const results = (await pipeline.exec()) ?? [];
+  const rows = results.map(([error, value]) => {
+    if (error) throw error;
+    return (value ?? {}) as Record<string, string>;
+  });
+  const global = rows[0] ?? {};
+  const by_target: Record<string, TargetStats> = {};
+  services.forEach((service, i) => {
+    const row = rows[i + 1] ?? {};
+    by_target[service] = Object.fromEntries(
+      TARGET_COUNTERS.map((c) => [c, count(row[c])]),
+    ) as unknown as TargetStats;
+  });
+  return {
+    total_tasks: count(global.total_tasks),
+    completed_tasks: count(global.completed_tasks),
+    failed_tasks: count(global.failed_tasks),
+    retry_tasks: count(global.retry_tasks),
+    by_target,
+  };
+}
+
+/** Adds to one target counter and its global twin. */
+export async function bumpCounter(
+  redis: Redis,
+  keys: Keys,
+  service: string,
+  counter: TargetCounter,
+  by = 1,
+): Promise<void> {
+  const pipeline = redis.multi().hincrby(keys.targetStats(service), counter, by);
+  const global = GLOBAL_COUNTER[counter];
+  if (global) pipeline.hincrby(keys.stats, global, by);
+  await pipeline.exec();
+}

@@ -1,0 +1,45 @@
+import type { TargetConfig } from '../config.js';
+import type { UserEvent } from '../events.js';
+import type { DeliveryJobData } from '../jobs/delivery-job.js';
+import { deliveryQueueName, taskId } from '../jobs/names.js';
+
+/** One delivery to enqueue: which queue, which job id, what data. */
+export interface PlannedDelivery {
+  queueName: string;
+  jobId: string;
+  service: string;
+  data: DeliveryJobData;
+}
+
+/** Whether a target takes this event: enabled, and its `events` filter (if any) lists the type. */
+export function targetAccepts(target: TargetConfig, event: Pick<UserEvent, 'type'>): boolean {
+  return target.enabled && (target.events === undefined || target.events.includes(event.type));
+}
+
+/** The deliveries an event fans out to: one per enabled target whose filter matches, in config order. */
+export function planDeliveries(
+  event: UserEvent,
+  targets: readonly TargetConfig[],
+  repair = false,
+): PlannedDelivery[] {
+  return targets
+    .filter((target) => targetAccepts(target, event))
+    .map((target) => ({
+      queueName: deliveryQueueName(target.service),
+      jobId: taskId(event.id, target.service),
+      service: target.service,
+      data: {
+        v: 1,
+        eventId: event.id,
+        service: target.service,
+        type: event.type,
+        userId: event.userId,
+        version: event.version,
+        user: event.user,
+        ...(event.changes !== undefined ? { changes: event.changes } : {}),
+        timestamp: event.timestamp,
+        source: event.source,
+        ...(repair ? { repair: true } : {}),
+      },
+    }));
+}

@@ -1,0 +1,64 @@
+import type { UserSnapshot } from '../events.js';
+import type { PublishResult, UserEventPublisher } from './publisher.js';
+
+/** Go passes empty strings for unknown fields; they are left out of the snapshot. */
+function snapshot(userId: number | string, fields: Record<string, string | undefined>): UserSnapshot {
+  const user: UserSnapshot = { id: userId };
+  for (const [key, value] of Object.entries(fields))
+    if (value !== undefined && value !== '') user[key] = value;
+  return user;
+}
+
+/**
+ * The Go package's integration hooks, with its argument lists, for services moving over.
+ *
+ * ```ts
+ * const sync = new UserSyncIntegration(publisher);
+ * await sync.onUserCreated(1, 'testuser', 'test@example.com', 'guest', 'active', '+15550100');
+ * ```
+ */
+export class UserSyncIntegration {
+  constructor(readonly publisher: UserEventPublisher) {}
+
+  onUserCreated(
+    userId: number | string,
+    username: string,
+    email: string,
+    role: string,
+    status: string,
+    phone?: string,
+  ): Promise<PublishResult> {
+    return this.publisher.publishUserCreated(snapshot(userId, { username, email, role, status, phone }));
+  }
+
+  onUserUpdated(
+    userId: number | string,
+    username: string,
+    email: string,
+    role: string,
+    status: string,
+    phone?: string,
+    changes?: Record<string, unknown>,
+  ): Promise<PublishResult> {
+    return this.publisher.publishUserUpdated(
+      snapshot(userId, { username, email, role, status, phone }),
+      changes,
+    );
+  }
+
+  onUserDeleted(userId: number | string, username?: string, email?: string): Promise<PublishResult> {
+    return this.publisher.publishUserDeleted(snapshot(userId, { username, email }));
+  }
+
+  onUserStatusChanged(
+    userId: number | string,
+    username: string,
+    oldStatus: string,
+    newStatus: string,
+  ): Promise<PublishResult> {
+    return this.publisher.publishUserStatusChanged(
+      snapshot(userId, { username, status: newStatus }),
+      oldStatus || undefined,
+    );
+  }
+}

@@ -1,0 +1,207 @@
+import { loadConfig, type SyncConfig } from '../config.js';
+import { QueueFullError, ValidationError } from '../errors.js';
+import { EventType, type UserEventInput, type UserSnapshot } from '../events.js';
+import { keys, type Keys } from '../jobs/names.js';
+import { QueueSet, deliveryJobOptions } from '../jobs/queues.js';
+import { PUBLISH_COMMIT, PUBLISH_RESERVE } from '../jobs/scripts.js';
+import { createLogger, type Logger } from '../logger.js';
+import type { Redis } from '../redis.js';
+import { newEventId } from './event-id.js';
+import { planDeliveries } from './fan-out.js';
+import { DEFAULT_STATUSES, validateEvent } from './validation.js';
+
+export interface PublisherOptions {
+  /** The configuration (targets, queueSize, …). Default: `loadConfig()` (file and environment). */
+  config?: SyncConfig;
+  logger?: Logger;
+  /** Accepted user statuses (default: active, inactive, pending, suspended, banned, locked, disabled). */
+  statuses?: readonly string[];
+  /** Clock, for tests. */
+  now?: () => number;
+  /** Share an existing QueueSet (the service's) instead of opening queues of its own. */
+  queues?: QueueSet;
+}
+
+/** What a publish did. */
+export interface PublishResult {
+  eventId: string;
+  /** The event's version: the caller's, or the one assigned in Redis. */
+  version: number;
+  /** Task ids (`<eventId>.<service>`) of the deliveries, one per matching target. */
+  tasks: string[];
+  /** False when publishing is disabled in the config: nothing was written. */
+  enabled: boolean;
+  /** True when this event id had been published before: nothing new was enqueued. */
+  duplicate: boolean;
+  /** False when the ledger already held a newer version of the user. */
+  ledgerUpdated: boolean;
+}
+
+/**
+ * Publishes user events: validates them, gives them a version, records them in the ledger and
+ * enqueues one delivery job per matching target, all or nothing.
+ *
+ * ```ts
+ * const publisher = new UserEventPublisher(redis, 'accounts', { config });
+ * await publisher.publishUserCreated({ id: 42, username: 'ada', email: 'ada@example.com', status: 'active' });
+ * ```
+ */
+export class UserEventPublisher {
+  readonly config: SyncConfig;
+  private readonly keys: Keys;
+  private readonly queues: QueueSet;
+  private readonly ownsQueues: boolean;
+  private readonly logger: Logger;
+  private readonly statuses: readonly string[];
+  private readonly now: () => number;
+  private warnedDisabled = false;
+
+  constructor(
+    private readonly redis: Redis,
+    readonly source: string,
+    options: PublisherOptions = {},
+  ) {
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(source)) {
+      throw new ValidationError('source', 'must be 1-64 letters, digits or "_.-"');
+    }
+    this.config = options.config ?? loadConfig();
+    this.keys = keys(this.config.prefix);
+    this.ownsQueues = options.queues === undefined;
+    this.queues = options.queues ?? new QueueSet(redis, this.config.prefix);
+    this.logger = (options.logger ?? createLogger()).child({ component: 'publisher', source });
+    this.statuses = options.statuses ?? DEFAULT_STATUSES;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Publishes `user.created` with the user's snapshot. */
+  publishUserCreated(user: UserSnapshot, options: PublishOptions = {}): Promise<PublishResult> {
+    return this.publish({ ...options, type: EventType.UserCreated, user });
+  }
+
+  /** Publishes `user.updated` with the snapshot after the change and, optionally, the changed fields. */
+  publishUserUpdated(
+    user: UserSnapshot,
+    changes?: Record<string, unknown>,
+    options: PublishOptions = {},
+  ): Promise<PublishResult> {
+    return this.publish({ ...options, type: EventType.UserUpdated, user, ...(changes ? { changes } : {}) });
+  }
+
+  /** Publishes `user.deleted` with the last known snapshot (at least the id). */
+  publishUserDeleted(user: UserSnapshot, options: PublishOptions = {}): Promise<PublishResult> {
+    return this.publish({ ...options, type: EventType.UserDeleted, user });
+  }
+
+  /** Publishes `user.status_changed`; `changes.status` records `{ from, to }` when the old status is given. */
+  publishUserStatusChanged(
+    user: UserSnapshot,
+    oldStatus?: string,
+    options: PublishOptions = {},
+  ): Promise<PublishResult> {
+    const changes = oldStatus !== undefined ? { status: { from: oldStatus, to: user.status } } : undefined;
+    return this.publish({
+      ...options,
+      type: EventType.UserStatusChanged,
+      user,
+      ...(changes ? { changes } : {}),
+    });
+  }
+
+  /**
+   * Publishes any event. Resolves once the event is in the ledger and its deliveries are
+   * durably queued; from then on it is not lost whatever process dies. Publishing the same
+   * event id again enqueues nothing new (within `dedupeWindow`), and completes a publish of
+   * that id that failed half way.
+   */
+  async publish(input: UserEventInput): Promise<PublishResult> {
+    const partial = validateEvent(
+      input,
+      { maxSnapshotBytes: this.config.maxSnapshotBytes, statuses: this.statuses, source: this.source },
+      this.now,
+    );
+    const eventId = partial.id ?? newEventId(this.now());
+    if (!this.config.enabled) {
+      if (!this.warnedDisabled) {
+        this.logger.warn('publishing is disabled (enabled: false): events are accepted and dropped');
+        this.warnedDisabled = true;
+      }
+      return {
+        eventId,
+        version: partial.version ?? 0,
+        tasks: [],
+        enabled: false,
+        duplicate: false,
+        ledgerUpdated: false,
+      };
+    }
+
+    const planned = planDeliveries(
+      { ...partial, id: eventId, version: partial.version ?? 0 },
+      this.config.targets,
+    );
+    await this.checkBacklog(planned.map((p) => p.service));
+
+    const userId = String(partial.userId);
+    const [state, storedVersion, updated] = (await PUBLISH_RESERVE.run(
+      this.redis,
+      [this.keys.event(eventId), this.keys.ledger(userId), this.keys.users],
+      [
+        partial.version ?? '',
+        partial.type,
+        eventId,
+        JSON.stringify(partial.user),
+        partial.type === EventType.UserDeleted ? 1 : 0,
+        partial.timestamp,
+        this.config.dedupeWindow,
+        userId,
+      ],
+    )) as [string, string, number];
+    const version = Number(storedVersion);
+    const tasks = planned.map((p) => p.jobId);
+    if (state === 'enqueued') {
+      this.logger.info('duplicate publish ignored', { event_id: eventId, user_id: userId, version });
+      return { eventId, version, tasks, enabled: true, duplicate: true, ledgerUpdated: false };
+    }
+
+    const jobOptions = deliveryJobOptions(this.config);
+    if (planned.length > 0) {
+      // One MULTI across the target queues: every delivery of the event is queued, or none.
+      await this.queues.flows.addBulk(
+        planned.map((p) => ({
+          name: partial.type,
+          queueName: p.queueName,
+          data: { ...p.data, version },
+          opts: { ...jobOptions, jobId: p.jobId },
+        })),
+      );
+    }
+    await PUBLISH_COMMIT.run(this.redis, [this.keys.event(eventId), this.keys.stats], [planned.length]);
+    this.logger.info('event published', {
+      event_id: eventId,
+      event_type: partial.type,
+      user_id: userId,
+      version,
+      tasks: planned.length,
+      ...(updated ? {} : { ledger: 'newer version already recorded' }),
+      ...(state === 'pending' ? { resumed: true } : {}),
+    });
+    return { eventId, version, tasks, enabled: true, duplicate: false, ledgerUpdated: updated === 1 };
+  }
+
+  /** Refuses the publish when any of its target queues holds `queueSize` unfinished deliveries. */
+  private async checkBacklog(services: readonly string[]): Promise<void> {
+    const backlogs = await Promise.all(services.map((s) => this.queues.backlog(s)));
+    backlogs.forEach((backlog, i) => {
+      if (backlog >= this.config.queueSize)
+        throw new QueueFullError(services[i] as string, backlog, this.config.queueSize);
+    });
+  }
+
+  /** Closes the queues this publisher opened (not the Redis connection it was given). */
+  async close(): Promise<void> {
+    if (this.ownsQueues) await this.queues.close();
+  }
+}
+
+/** Per-call options of the typed publish methods. */
+export type PublishOptions = Pick<UserEventInput, 'id' | 'version' | 'timestamp' | 'source'>;

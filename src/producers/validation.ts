@@ -1,0 +1,151 @@
+import { z } from 'zod';
+import { ValidationError } from '../errors.js';
+import { EVENT_TYPES, EventType, type UserEvent, type UserEventInput } from '../events.js';
+
+/** Statuses accepted by default; the publisher's `statuses` option replaces the list. */
+export const DEFAULT_STATUSES = [
+  'active',
+  'inactive',
+  'pending',
+  'suspended',
+  'banned',
+  'locked',
+  'disabled',
+] as const;
+
+export interface ValidationOptions {
+  /** Largest snapshot (plus changes), in bytes of JSON. */
+  maxSnapshotBytes: number;
+  statuses: readonly string[];
+  /** Publishing service, used when the event names none. */
+  source: string;
+}
+
+const ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
+const NO_CONTROL = /^[^\u0000-\u001f\u007f]*$/;
+
+const userIdSchema = z.union(
+  [
+    z
+      .number()
+      .int('must be a whole number')
+      .positive('must be positive')
+      .max(Number.MAX_SAFE_INTEGER, 'is too large'),
+    z.string().regex(ID_RE, 'must be 1-128 letters, digits, "_" or "-"'),
+  ],
+  { error: 'must be a positive integer or a string id' },
+);
+
+function userSchema(statuses: readonly string[]) {
+  return z.looseObject({
+    id: userIdSchema,
+    username: z
+      .string()
+      .min(1, 'must not be empty')
+      .max(256, 'is longer than 256 characters')
+      .regex(NO_CONTROL, 'contains control characters')
+      .optional(),
+    email: z
+      .string()
+      .max(254, 'is longer than 254 characters')
+      .regex(/^[^\s@]{1,64}@[^\s@.]+(\.[^\s@.]+)+$/, 'is not an email address')
+      .optional(),
+    role: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 letters, digits or "_.:-"')
+      .optional(),
+    status: z
+      .string()
+      .refine((s) => statuses.includes(s), `must be one of ${statuses.join(', ')}`)
+      .optional(),
+    phone: z
+      .string()
+      .regex(/^\+?[0-9][0-9 ().-]{2,31}$/, 'is not a phone number')
+      .optional(),
+  });
+}
+
+function eventSchema(statuses: readonly string[]) {
+  return z.strictObject({
+    id: z
+      .string()
+      .regex(ID_RE, 'must be 1-128 letters, digits, "_" or "-"')
+      .refine((s) => !/^\d+$/.test(s), 'must not be all digits')
+      .optional(),
+    type: z.enum(EVENT_TYPES as [EventType, ...EventType[]], {
+      error: `must be one of ${EVENT_TYPES.join(', ')}`,
+    }),
+    user: userSchema(statuses),
+    version: z
+      .number()
+      .int('must be a whole number')
+      .positive('must be positive')
+      .max(Number.MAX_SAFE_INTEGER, 'is too large')
+      .optional(),
+    changes: z.record(z.string(), z.unknown(), { error: 'must be an object' }).optional(),
+    timestamp: z
+      .string()
+      .refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO-8601 date')
+      .optional(),
+    source: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits or "_.-"')
+      .optional(),
+  });
+}
+
+function jsonBytes(value: unknown, field: string): number {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (error) {
+    throw new ValidationError(field, `cannot be serialised as JSON (${(error as Error).message})`);
+  }
+  return text === undefined ? 0 : Buffer.byteLength(text);
+}
+
+/**
+ * Validates an event as a caller handed it and settles id-independent defaults. The version
+ * may still be undefined (assigned in Redis at publish). Throws a ValidationError naming the field.
+ */
+export function validateEvent(
+  input: unknown,
+  options: ValidationOptions,
+  now: () => number = Date.now,
+): Omit<UserEvent, 'id' | 'version'> & { id?: string; version?: number } {
+  const schema = eventSchema(options.statuses);
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const path = issue?.path.length ? issue.path.map(String).join('.') : 'event';
+    if (issue?.code === 'unrecognized_keys') {
+      throw new ValidationError(
+        path === 'event' ? (issue.keys ?? []).join(', ') : path,
+        'is not a known field',
+      );
+    }
+    const message = issue?.message ?? 'is invalid';
+    throw new ValidationError(path, /received undefined/.test(message) ? 'is required' : message);
+  }
+  const event = parsed.data as UserEventInput;
+  if (event.type === EventType.UserStatusChanged && typeof event.user.status !== 'string') {
+    throw new ValidationError('user.status', 'is required for user.status_changed');
+  }
+  const bytes = jsonBytes(event.user, 'user') + jsonBytes(event.changes ?? {}, 'changes');
+  if (bytes > options.maxSnapshotBytes) {
+    throw new ValidationError(
+      'user',
+      `snapshot is ${bytes} bytes, over the limit of ${options.maxSnapshotBytes}`,
+    );
+  }
+  return {
+    ...(event.id !== undefined ? { id: event.id } : {}),
+    type: event.type,
+    userId: event.user.id,
+    ...(event.version !== undefined ? { version: event.version } : {}),
+    user: event.user,
+    ...(event.changes !== undefined ? { changes: event.changes } : {}),
+    timestamp: event.timestamp ?? new Date(now()).toISOString(),
+    source: event.source ?? options.source,
+  };
+}

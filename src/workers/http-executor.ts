@@ -1,0 +1,172 @@
+/**
+ * The executor of `http` targets: one signed POST (or the target's method) per attempt, in
+ * the Standard Webhooks wire format. Whether and when to retry is decided by the worker from
+ * the DeliveryError thrown here; got itself never retries and never follows redirects.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import got, { type Response } from 'got';
+import type { TargetConfig } from '../config.js';
+import { DeliveryError, toError } from '../errors.js';
+import type { DeliveryTask } from '../jobs/delivery-job.js';
+import type { DeliveryResult, ExecutionContext, Executor } from './executor.js';
+import { classifyRequestError, classifyStatus, parseRetryAfter } from './http-classify.js';
+import { signWebhook } from './signing.js';
+import { USER_AGENT, buildWebhookBody } from './wire.js';
+
+export interface HttpExecutorOptions {
+  /** Longest `Retry-After` honoured, in milliseconds; longer ones are cut to this. Default 3_600_000 (1 hour). */
+  retryAfterMaxMs?: number;
+  /** Bytes of a failed response's body kept as the error's excerpt (cut on a UTF-8 boundary). Default 1024. */
+  excerptBytes?: number;
+}
+
+/** The defaults of {@link HttpExecutorOptions}. */
+export const HTTP_EXECUTOR_DEFAULTS: Required<HttpExecutorOptions> = {
+  retryAfterMaxMs: 3_600_000,
+  excerptBytes: 1024,
+};
+
+/** Headers user-sync sets itself; a target's own headers cannot replace them. */
+const RESERVED_HEADERS: ReadonlySet<string> = new Set([
+  'content-type',
+  'content-length',
+  'transfer-encoding',
+  'host',
+  'user-agent',
+  'idempotency-key',
+]);
+
+function isReservedHeader(name: string): boolean {
+  const lower = name.toLowerCase();
+  return RESERVED_HEADERS.has(lower) || lower.startsWith('webhook-');
+}
+
+function resolveOptions(options: HttpExecutorOptions): Required<HttpExecutorOptions> {
+  const resolved = { ...HTTP_EXECUTOR_DEFAULTS, ...options };
+  if (!Number.isFinite(resolved.retryAfterMaxMs) || resolved.retryAfterMaxMs < 0) {
+    throw new RangeError(
+      `retryAfterMaxMs must be a number of milliseconds >= 0, got ${resolved.retryAfterMaxMs}`,
+    );
+  }
+  if (!Number.isSafeInteger(resolved.excerptBytes) || resolved.excerptBytes < 0) {
+    throw new RangeError(`excerptBytes must be a whole number >= 0, got ${resolved.excerptBytes}`);
+  }
+  return resolved;
+}
+
+/** The first `maxBytes` bytes of a body as text, never cutting a UTF-8 character in two. */
+function utf8Excerpt(body: Buffer, maxBytes: number): string {
+  if (body.length <= maxBytes) return body.toString('utf8');
+  let end = maxBytes;
+  // Step back over continuation bytes (10xxxxxx) so the cut falls before a character's first byte.
+  while (end > 0 && ((body[end] ?? 0) & 0xc0) === 0x80) end--;
+  return body.subarray(0, end).toString('utf8');
+}
+
+/**
+ * A copy of a request error without got's `options`, which hold the request headers (the
+ * target's credentials included) and would leak them wherever the cause is serialized.
+ */
+function detachedCause(error: unknown): Error {
+  const source = toError(error);
+  const copy = new Error(source.message);
+  copy.name = source.name;
+  if (source.stack !== undefined) copy.stack = source.stack;
+  const code: unknown = (source as { code?: unknown }).code;
+  if (typeof code === 'string' || typeof code === 'number') Object.assign(copy, { code });
+  return copy;
+}
+
+function requestHeaders(task: DeliveryTask, target: TargetConfig, body: string, timestamp: number) {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(target.headers)) {
+    if (!isReservedHeader(name)) headers[name.toLowerCase()] = value;
+  }
+  headers['content-type'] = 'application/json';
+  headers['user-agent'] = USER_AGENT;
+  headers['webhook-id'] = task.taskId;
+  headers['webhook-timestamp'] = String(timestamp);
+  if (target.secrets.length > 0)
+    headers['webhook-signature'] = signWebhook(task.taskId, timestamp, body, target.secrets);
+  headers['idempotency-key'] = task.taskId;
+  return headers;
+}
+
+/**
+ * Creates the executor of `http` targets. It keeps one keep-alive agent pair (http and https)
+ * so that deliveries reuse connections; `close()` destroys them.
+ *
+ * Each attempt sends {@link buildWebhookBody} to the target's configured `url` with its
+ * `method` and `headers`, then the headers user-sync owns: `content-type`, `user-agent`,
+ * `webhook-id` and `idempotency-key` (the task id), `webhook-timestamp` (`ctx.now()` in unix
+ * seconds) and, when the target has secrets, `webhook-signature`. A 2xx resolves with the
+ * status; any other answer, a timeout (`target.timeoutMs`), a connection failure or an abort
+ * (`ctx.signal`) throws a DeliveryError saying whether a retry can help.
+ */
+export function createHttpExecutor(options: HttpExecutorOptions = {}): Executor {
+  const { retryAfterMaxMs, excerptBytes } = resolveOptions(options);
+  const agent = {
+    http: new http.Agent({ keepAlive: true }),
+    https: new https.Agent({ keepAlive: true }),
+  };
+  const client = got.extend({
+    agent,
+    retry: { limit: 0 },
+    throwHttpErrors: false,
+    followRedirect: false,
+  });
+
+  async function execute(
+    task: DeliveryTask,
+    target: TargetConfig,
+    ctx: ExecutionContext,
+  ): Promise<DeliveryResult> {
+    if (!target.url) {
+      throw new DeliveryError(`target ${target.service} has no url`, { retryable: false, reason: 'config' });
+    }
+    const body = buildWebhookBody(task);
+    const timestamp = Math.floor(ctx.now() / 1000);
+
+    let response: Response<Buffer>;
+    try {
+      response = await client(target.url, {
+        method: target.method,
+        headers: requestHeaders(task, target, body, timestamp),
+        body,
+        responseType: 'buffer',
+        timeout: { request: target.timeoutMs },
+        signal: ctx.signal,
+      });
+    } catch (error) {
+      const { retryable, reason } = classifyRequestError(error);
+      throw new DeliveryError(`${reason} delivering to ${target.service}: ${toError(error).message}`, {
+        retryable,
+        reason,
+        cause: detachedCause(error),
+      });
+    }
+
+    const status = response.statusCode;
+    const outcome = classifyStatus(status);
+    if (outcome === 'delivered') return { status };
+    const retryable = outcome === 'retry';
+    throw new DeliveryError(`HTTP ${status} from ${target.service}`, {
+      retryable,
+      status,
+      reason: `http_${status}`,
+      excerpt: utf8Excerpt(response.rawBody, excerptBytes),
+      retryAfterMs: retryable
+        ? parseRetryAfter(response.headers['retry-after'], ctx.now(), retryAfterMaxMs)
+        : undefined,
+    });
+  }
+
+  return {
+    execute,
+    async close() {
+      agent.http.destroy();
+      agent.https.destroy();
+    },
+  };
+}

@@ -1,0 +1,44 @@
+/**
+ * Standard Webhooks signing (https://www.standardwebhooks.com/): pure functions, no I/O. The
+ * timestamp is an argument so the signature of a given attempt is reproducible in tests.
+ */
+import { createHmac } from 'node:crypto';
+
+const SECRET_PREFIX = 'whsec_';
+const BASE64_RE = /^[A-Za-z0-9+/]+={0,2}$/;
+
+/**
+ * The HMAC key of a Standard Webhooks secret: the bytes of the base64 after `whsec_` (the
+ * prefix is optional, as in the reference libraries). Throws when the secret is not base64;
+ * the message never repeats the secret.
+ */
+export function signatureKey(secret: string): Buffer {
+  const encoded = secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret;
+  if (!BASE64_RE.test(encoded)) {
+    throw new TypeError('signing secret must be "whsec_" followed by base64');
+  }
+  return Buffer.from(encoded, 'base64');
+}
+
+/**
+ * The `webhook-signature` header value for one message: `v1,<base64 HMAC-SHA256 of
+ * "<msgId>.<timestampSeconds>.<body>">` per secret, in the order given, separated by spaces,
+ * so that receivers holding any one of the secrets (old or new, during a rotation) accept it.
+ * `body` must be the exact string sent. Returns an empty string when `secrets` is empty.
+ */
+export function signWebhook(
+  msgId: string,
+  timestampSeconds: number,
+  body: string,
+  secrets: readonly string[],
+): string {
+  if (!Number.isSafeInteger(timestampSeconds)) {
+    throw new RangeError(`webhook timestamp must be whole unix seconds, got ${timestampSeconds}`);
+  }
+  const content = `${msgId}.${timestampSeconds}.${body}`;
+  return secrets
+    .map(
+      (secret) => `v1,${createHmac('sha256', signatureKey(secret)).update(content, 'utf8').digest('base64')}`,
+    )
+    .join(' ');
+}
