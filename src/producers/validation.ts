@@ -22,6 +22,7 @@ export interface ValidationOptions {
 }
 
 const ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
+// eslint-disable-next-line no-control-regex -- rejecting control characters is the point
 const NO_CONTROL = /^[^\u0000-\u001f\u007f]*$/;
 
 const userIdSchema = z.union(

@@ -122,6 +122,8 @@ describe('redis executor', () => {
     }
     if (keys.length > 0) await inspect.del(...keys);
     await inspect.quit();
+    await new Promise((r) => setTimeout(r, 50));
+    process.stderr.write('ACTIVE ' + JSON.stringify(process.getActiveResourcesInfo()) + '\n');
   });
 
   it('creates a user and applies an update with a higher version', async () => {
