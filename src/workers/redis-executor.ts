@@ -270,13 +270,13 @@ export function createRedisExecutor(options: RedisExecutorOptions): Executor {
 
   return {
     async execute(task: DeliveryTask, target: TargetConfig, ctx: ExecutionContext): Promise<DeliveryResult> {
-      const { client, url } = clientFor(target);
       if (!Number.isSafeInteger(task.version) || task.version <= 0) {
         throw new DeliveryError(`version must be a positive integer, got ${String(task.version)}`, {
           retryable: false,
           reason: 'malformed',
         });
       }
+      const { client, url } = clientFor(target);
       if (ctx.signal.aborted) {
         throw new DeliveryError('attempt aborted', { retryable: true, reason: 'aborted' });
       }
