@@ -27,6 +27,7 @@ export const DEFAULTS = {
   retryAfterMax: 3_600_000,
   maxSnapshotBytes: 65_536,
   shutdownTimeout: 10_000,
+  lockDuration: 30_000,
   tombstoneTtl: 86_400_000,
   completedRetention: 3_600_000,
   failedRetention: 7 * 86_400_000,
@@ -111,6 +112,11 @@ const configSchema = z.strictObject({
   maxSnapshotBytes: z.number().int().min(256).default(DEFAULTS.maxSnapshotBytes),
   /** How long stop() waits for active deliveries before releasing them back to the queue. */
   shutdownTimeout: positiveDuration.default(DEFAULTS.shutdownTimeout),
+  /**
+   * How long a delivery's lock lasts without renewal (renewed while the worker lives). Jobs of a
+   * worker that died are handed to another worker after about this long.
+   */
+  lockDuration: positiveDuration.default(DEFAULTS.lockDuration),
   /** How long a Redis target keeps a deleted user's tombstone. */
   tombstoneTtl: positiveDuration.default(DEFAULTS.tombstoneTtl),
   /** How long delivered jobs stay visible in the queues. */

@@ -73,7 +73,7 @@ export class UserSyncService {
   private readonly ownsRedis: boolean;
   private readonly executors = new Map<string, Executor>();
   private workers: DeliveryWorker[] = [];
-  private builtins: Executor[] = [];
+  private readonly builtins = new Map<string, Executor>();
   private workerRedis: Redis | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private reconciler: NodeJS.Timeout | undefined;
@@ -133,9 +133,13 @@ export class UserSyncService {
       return;
     }
     const targets = this.config.targets.filter((t) => t.enabled);
-    const executors = targets.map((target) =>
-      this.executorFor(target.kind, this.config.targets.indexOf(target)),
-    );
+    let executors: Executor[];
+    try {
+      executors = targets.map((target) => this.executorFor(target.kind, this.config.targets.indexOf(target)));
+    } catch (error) {
+      await this.closeBuiltins();
+      throw error;
+    }
     this.workerRedis = workerConnection(this.redis);
     this.workers = targets.map(
       (target, i) =>
@@ -192,8 +196,7 @@ export class UserSyncService {
       }
       await Promise.all(this.workers.map((w) => w.close(this.config.shutdownTimeout)));
       this.workers = [];
-      await Promise.all(this.builtins.map((e) => e.close?.()));
-      this.builtins = [];
+      await this.closeBuiltins();
       await this.redis.zrem(this.keys.workers, this.member()).catch(() => undefined);
       await this.workerRedis?.quit().catch(() => undefined);
       this.workerRedis = undefined;
@@ -256,6 +259,11 @@ export class UserSyncService {
     return this.deadLetters.purge(filter);
   }
 
+  private async closeBuiltins(): Promise<void> {
+    await Promise.all([...this.builtins.values()].map((e) => e.close?.()));
+    this.builtins.clear();
+  }
+
   private member(): string {
     return `${this.memberId}|${this.config.workers}`;
   }
@@ -290,16 +298,17 @@ export class UserSyncService {
     const own = this.executors.get(kind);
     if (own) return own;
     switch (kind) {
-      case 'http': {
-        const executor = createHttpExecutor({ retryAfterMaxMs: this.config.retryAfterMax });
-        this.executors.set('http', executor);
-        this.builtins.push(executor);
-        return executor;
-      }
+      case 'http':
       case 'redis': {
-        const executor = createRedisExecutor({ tombstoneTtlMs: this.config.tombstoneTtl });
-        this.executors.set('redis', executor);
-        this.builtins.push(executor);
+        // One executor per built-in kind while running (shared connections), closed by stop().
+        let executor = this.builtins.get(kind);
+        if (!executor) {
+          executor =
+            kind === 'http'
+              ? createHttpExecutor({ retryAfterMaxMs: this.config.retryAfterMax })
+              : createRedisExecutor({ tombstoneTtlMs: this.config.tombstoneTtl });
+          this.builtins.set(kind, executor);
+        }
         return executor;
       }
       case 'handler':

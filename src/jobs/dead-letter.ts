@@ -100,8 +100,10 @@ export class DeadLetters {
   }
 
   /** Removes a record if it exists (a delivery being attempted again is no longer dead). */
-  async forget(id: string): Promise<void> {
-    await this.queues.deadLetter.remove(id);
+  async forget(id: string): Promise<boolean> {
+    // Queue.remove answers 1 for a job that does not exist, too: ask first.
+    const existed = (await this.redis.exists(this.queues.deadLetter.toKey(id))) === 1;
+    return existed && (await this.queues.deadLetter.remove(id)) === 1;
   }
 
   /** Walks every record, newest first, a page at a time. */

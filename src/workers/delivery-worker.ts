@@ -3,7 +3,7 @@ import type { SyncConfig, TargetConfig } from '../config.js';
 import { DeliveryError, toError } from '../errors.js';
 import { isEventType, type UserSnapshot } from '../events.js';
 import { retryDelay } from '../jobs/backoff.js';
-import { recordFromJob, type DeadLetterReason, type DeadLetters } from '../jobs/dead-letter.js';
+import { deadLetterId, recordFromJob, type DeadLetterReason, type DeadLetters } from '../jobs/dead-letter.js';
 import { parseDeliveryJobData, type DeliveryJobData, type DeliveryTask } from '../jobs/delivery-job.js';
 import { deliveryQueueName, taskId, type Keys } from '../jobs/names.js';
 import { DELIVERY_BEGIN, DELIVERY_FINISH, LOCK_RELEASE } from '../jobs/scripts.js';
@@ -101,6 +101,8 @@ export class DeliveryWorker {
         // check, which hands it to another worker. More than a few stalls means a job that kills
         // its worker: BullMQ fails it, and reconcile() records it as a dead letter.
         maxStalledCount: 3,
+        lockDuration: config.lockDuration,
+        stalledInterval: config.lockDuration,
         ...(this.target.rateLimit
           ? { limiter: { max: this.target.rateLimit.max, duration: this.target.rateLimit.duration } }
           : {}),
@@ -171,8 +173,13 @@ export class DeliveryWorker {
     // A delivery attempted again (retried from the dashboard, or picked up after its worker
     // died right after recording it dead) is not dead any more: forget the record; if it
     // fails for good again, it is recorded again under the same id.
-    if (job.attemptsStarted > 1 || attempt > maxAttempts) await this.options.deadLetters.forget(jobId);
-    if (attempt > maxAttempts) await bumpCounter(this.options.redis, this.options.keys, service, 'replayed');
+    if (job.attemptsStarted > 1 || attempt > maxAttempts) {
+      const forgotten = await this.options.deadLetters.forget(deadLetterId(service, jobId));
+      if (attempt > maxAttempts)
+        await bumpCounter(this.options.redis, this.options.keys, service, 'replayed');
+      // A record left by a worker that died before failing the job: that death did not stick.
+      else if (forgotten) await bumpCounter(this.options.redis, this.options.keys, service, 'dead', -1);
+    }
 
     const { redis, keys } = this.options;
     const userId = String(data.userId);

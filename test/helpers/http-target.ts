@@ -9,7 +9,7 @@ export interface ReceivedRequest {
   at: number;
 }
 
-export type Responder = (req: ReceivedRequest, res: ServerResponse, index: number) => void | Promise<void>;
+export type Responder = (req: ReceivedRequest, res: ServerResponse, index: number) => unknown;
 
 /** A real HTTP server on 127.0.0.1 and a free port that records what it receives. */
 export interface HttpTarget {
