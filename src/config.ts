@@ -39,14 +39,24 @@ export const DEFAULTS = {
 const SERVICE_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
 const duration = (what = 'a duration') =>
-  z.union([z.number(), z.string()]).transform((value, ctx) => {
-    const ms = parseDuration(value);
-    if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: `must be ${what}: milliseconds or a string like "5s", "2m"` });
-      return z.NEVER;
-    }
-    return ms;
-  });
+  z
+    .union([z.number(), z.string()], {
+      error: (issue) =>
+        issue.input === undefined
+          ? 'is required'
+          : `must be ${what}: milliseconds or a string like "5s", "2m"`,
+    })
+    .transform((value, ctx) => {
+      const ms = parseDuration(value);
+      if (ms === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be ${what}: milliseconds or a string like "5s", "2m"`,
+        });
+        return z.NEVER;
+      }
+      return ms;
+    });
 
 const positiveDuration = duration('a positive duration').refine((ms) => ms > 0, 'must be greater than 0');
 
@@ -71,7 +81,13 @@ const targetSchema = z.strictObject({
     .optional(),
   /** Per-request timeout; defaults to the top-level `timeout`. */
   timeoutMs: positiveDuration.optional(),
-  headers: z.record(z.string(), z.string()).default({}),
+  headers: z
+    .record(
+      z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'header names must be HTTP tokens'),
+      // eslint-disable-next-line no-control-regex -- a header value must not carry CR, LF or NUL
+      z.string().regex(/^[^\r\n\u0000]*$/, 'header values must not contain CR, LF or NUL'),
+    )
+    .default({}),
   secrets: z.array(secret).default([]),
   /** At most `max` deliveries per `duration` to this target, across all workers. */
   rateLimit: z.strictObject({ max: z.number().int().positive(), duration: positiveDuration }).optional(),
@@ -98,7 +114,13 @@ const configSchema = z.strictObject({
   autoRepair: z.boolean().default(DEFAULTS.autoRepair),
   targets: z.array(targetSchema).default([]),
   /** Redis of the queues and the ledger (the `REDIS_URL` environment variable overrides). */
-  redisUrl: z.string().optional(),
+  redisUrl: z
+    .string()
+    .refine(
+      (url) => /^rediss?:\/\/[^\s]+$/.test(url) && URL.canParse(url),
+      'must be a redis:// or rediss:// URL',
+    )
+    .optional(),
   /** Key prefix of every key user-sync writes; keep the `{…}` hash tag for Redis Cluster. */
   prefix: z
     .string()
@@ -340,10 +362,23 @@ export function loadConfig(options: LoadConfigOptions = {}): SyncConfig {
       throw new ConfigError('(file)', `is not valid JSON: ${(error as Error).message}`, file);
     }
   }
-  const merged: Record<string, unknown> = { ...fromFile, ...options.overrides };
+  const merged: Record<string, unknown> = { ...fromFile };
+  for (const [field, value] of Object.entries(options.overrides ?? {}))
+    if (value !== undefined) merged[field] = value;
+  const fromEnv = new Map<string, string>();
   for (const { env: name, field, type } of ENV_OVERRIDES) {
     const raw = env[name];
-    if (raw !== undefined && raw !== '') merged[field] = envValue(name, raw, type);
+    if (raw !== undefined && raw !== '') {
+      merged[field] = envValue(name, raw, type);
+      fromEnv.set(field, name);
+    }
   }
-  return parseConfig(merged, { env, source: text !== undefined ? file : undefined });
+  try {
+    return parseConfig(merged, { env, source: text !== undefined ? file : undefined });
+  } catch (error) {
+    // A bad value that came from the environment is the variable's fault, not the file's.
+    const variable = error instanceof ConfigError ? fromEnv.get(error.field) : undefined;
+    if (variable) throw new ConfigError(variable, (error as ConfigError).reason, 'environment');
+    throw error;
+  }
 }

@@ -95,7 +95,9 @@ export class UserSyncService {
         : connectRedis(redis ?? this.config.redisUrl ?? process.env.REDIS_URL ?? DEFAULT_REDIS_URL);
     this.keys = keys(this.config.prefix);
     this.logger = (options.logger ?? createLogger()).child({ component: 'user-sync' });
-    this.queues = new QueueSet(this.redis, this.config.prefix);
+    this.queues = new QueueSet(this.redis, this.config.prefix, (error) =>
+      this.logger.warn('redis connection error', { error: error.message }),
+    );
     this.deadLetters = new DeadLetters(this.queues, this.redis, this.keys, this.config, this.logger);
     for (const [kind, executor] of Object.entries(options.executors ?? {}))
       this.executors.set(kind, executor);

@@ -18,7 +18,8 @@ export function backoffDelay(
   policy: BackoffPolicy,
   random: () => number = Math.random,
 ): number {
-  const n = Math.max(1, Math.floor(failures));
+  // Not a count at all (NaN): treat it as the first failure; +Infinity ends at the cap.
+  const n = Number.isNaN(failures) ? 1 : Math.max(1, Math.floor(failures));
   // 2 ** 60 is already far beyond any cap; clamping the exponent keeps the arithmetic finite.
   const exponential = Math.min(policy.capMs, policy.baseMs * 2 ** Math.min(n - 1, 60));
   const half = exponential / 2;

@@ -26,15 +26,27 @@ export class QueueSet {
   private maintenanceQueue: Queue | undefined;
   private flowProducer: FlowProducer | undefined;
 
+  /**
+   * @param onError - connection errors of the queues (Redis restarting, …); BullMQ would
+   * print them to the console if nobody listened.
+   */
   constructor(
     readonly connection: Redis,
     readonly prefix: string,
+    private readonly onError: (error: Error) => void = () => undefined,
   ) {}
+
+  private watch<T extends Queue | FlowProducer>(queue: T): T {
+    (queue as unknown as NodeJS.EventEmitter).on('error', (error: Error) => this.onError(error));
+    return queue;
+  }
 
   delivery(service: string): Queue {
     let queue = this.deliveries.get(service);
     if (!queue) {
-      queue = new Queue(deliveryQueueName(service), { connection: this.connection, prefix: this.prefix });
+      queue = this.watch(
+        new Queue(deliveryQueueName(service), { connection: this.connection, prefix: this.prefix }),
+      );
       this.deliveries.set(service, queue);
     }
     return queue;
@@ -58,7 +70,7 @@ export class QueueSet {
 
   /** Adds jobs across queues in one MULTI (all keys share the prefix's hash tag). */
   get flows(): FlowProducer {
-    this.flowProducer ??= new FlowProducer({ connection: this.connection, prefix: this.prefix });
+    this.flowProducer ??= this.watch(new FlowProducer({ connection: this.connection, prefix: this.prefix }));
     return this.flowProducer;
   }
 

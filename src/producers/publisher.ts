@@ -67,8 +67,12 @@ export class UserEventPublisher {
     this.config = options.config ?? loadConfig();
     this.keys = keys(this.config.prefix);
     this.ownsQueues = options.queues === undefined;
-    this.queues = options.queues ?? new QueueSet(redis, this.config.prefix);
     this.logger = (options.logger ?? createLogger()).child({ component: 'publisher', source });
+    this.queues =
+      options.queues ??
+      new QueueSet(redis, this.config.prefix, (error) =>
+        this.logger.warn('redis connection error', { error: error.message }),
+      );
     this.statuses = options.statuses ?? DEFAULT_STATUSES;
     this.now = options.now ?? Date.now;
   }

@@ -29,9 +29,9 @@ const userIdSchema = z.union(
   [
     z
       .number()
-      .int('must be a whole number')
       .positive('must be positive')
-      .max(Number.MAX_SAFE_INTEGER, 'is too large'),
+      .max(Number.MAX_SAFE_INTEGER, 'is too large')
+      .int('must be a whole number'),
     z.string().regex(ID_RE, 'must be 1-128 letters, digits, "_" or "-"'),
   ],
   { error: 'must be a positive integer or a string id' },
@@ -79,14 +79,13 @@ function eventSchema(statuses: readonly string[]) {
     user: userSchema(statuses),
     version: z
       .number()
-      .int('must be a whole number')
       .positive('must be positive')
       .max(Number.MAX_SAFE_INTEGER, 'is too large')
+      .int('must be a whole number')
       .optional(),
     changes: z.record(z.string(), z.unknown(), { error: 'must be an object' }).optional(),
-    timestamp: z
-      .string()
-      .refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO-8601 date')
+    timestamp: z.iso
+      .datetime({ offset: true, error: 'must be an ISO-8601 date-time, e.g. 2025-09-19T21:51:28Z' })
       .optional(),
     source: z
       .string()
@@ -132,7 +131,8 @@ export function validateEvent(
   if (event.type === EventType.UserStatusChanged && typeof event.user.status !== 'string') {
     throw new ValidationError('user.status', 'is required for user.status_changed');
   }
-  const bytes = jsonBytes(event.user, 'user') + jsonBytes(event.changes ?? {}, 'changes');
+  const bytes =
+    jsonBytes(event.user, 'user') + (event.changes === undefined ? 0 : jsonBytes(event.changes, 'changes'));
   if (bytes > options.maxSnapshotBytes) {
     throw new ValidationError(
       'user',

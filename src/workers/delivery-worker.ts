@@ -380,7 +380,8 @@ export function buildTask(
     } catch {
       user = undefined;
     }
-    if (user && typeof user === 'object') {
+    // A ledger entry is used only if it really is this user's snapshot.
+    if (user && typeof user === 'object' && !Array.isArray(user) && String(user.id) === String(data.userId)) {
       const { changes: _dropped, ...rest } = data;
       return {
         ...rest,
