@@ -56,8 +56,10 @@ return 0
  * Delivery, start: take the (target, user) lock, read the target's watermark and, when asked,
  * the ledger entry. The lock is re-entrant for the same token (the job id), so a job picked up
  * again after its worker died does not wait for its own lock to expire.
- * KEYS: lock, watermark, ledger. ARGV: token, lock ttl ms, userId, read ledger (0/1).
- * Returns {0} when another delivery holds the lock, else {1, watermark, v, type, eid, snap, del}.
+ * KEYS: lock, watermark, ledger. ARGV: token, lock ttl ms, userId, read ledger (0/1), the
+ * delivery's own version. Returns {0} when another delivery holds the lock, else
+ * {1, watermark} and, when the ledger holds a newer version than the delivery's,
+ * {…, v, type, eid, snap, del} (the snapshot is read only when it will be sent).
  */
 export const DELIVERY_BEGIN = new LuaScript(
   `
@@ -69,8 +71,11 @@ if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
 end
 local watermark = redis.call('HGET', KEYS[2], ARGV[3]) or '0'
 if ARGV[4] == '1' then
-  local l = redis.call('HMGET', KEYS[3], 'v', 'type', 'eid', 'snap', 'del')
-  return {1, watermark, l[1] or '', l[2] or '', l[3] or '', l[4] or '', l[5] or ''}
+  local v = redis.call('HGET', KEYS[3], 'v')
+  if v and tonumber(v) > tonumber(ARGV[5]) then
+    local l = redis.call('HMGET', KEYS[3], 'type', 'eid', 'snap', 'del')
+    return {1, watermark, v, l[1] or '', l[2] or '', l[3] or '', l[4] or ''}
+  end
 end
 return {1, watermark}
 `,

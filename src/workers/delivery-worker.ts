@@ -187,7 +187,7 @@ export class DeliveryWorker {
     const begin = (await DELIVERY_BEGIN.run(
       redis,
       [lockKey, keys.watermark(service), keys.ledger(userId)],
-      [jobId, this.target.timeoutMs + LOCK_MARGIN_MS, userId, this.target.coalesce ? '1' : '0'],
+      [jobId, this.target.timeoutMs + LOCK_MARGIN_MS, userId, this.target.coalesce ? '1' : '0', data.version],
     )) as Array<string | number>;
     if (begin[0] !== 1) {
       // Another delivery of this user to this target is running: wait our turn without
