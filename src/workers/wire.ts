@@ -2,27 +2,11 @@
  * The HTTP wire format of a delivery (DESIGN.md, "HTTP delivery"): the JSON body, byte for
  * byte, and the user agent that names user-sync and its version.
  */
-import { readFileSync } from 'node:fs';
 import type { DeliveryTask } from '../jobs/delivery-job.js';
-
-/**
- * Reads the package version once. `src/workers/wire.ts` (tests) and `dist/workers/wire.js`
- * (build) both sit two levels below package.json.
- */
-function packageVersion(): string {
-  try {
-    const pkg: unknown = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
-    if (typeof pkg === 'object' && pkg !== null && 'version' in pkg && typeof pkg.version === 'string') {
-      return pkg.version;
-    }
-  } catch {
-    // Packaged without package.json beside it: the user agent still names user-sync.
-  }
-  return 'unknown';
-}
+import { VERSION } from '../version.js';
 
 /** The `user-agent` of every HTTP delivery, e.g. `user-sync/0.1.0 (+https://github.com/user-sync)`. */
-export const USER_AGENT = `user-sync/${packageVersion()} (+https://github.com/user-sync)`;
+export const USER_AGENT = `user-sync/${VERSION} (+https://github.com/user-sync)`;
 
 /**
  * The JSON body of an HTTP delivery, exactly as signed and sent. Keys come in the documented

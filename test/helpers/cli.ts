@@ -1,11 +1,23 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-/** Runs the TypeScript sources directly: no build needed (see ts-loader.mjs). */
-const LOADER = path.join(ROOT, 'test/helpers/ts-loader.mjs');
-const CLI = path.join(ROOT, 'src/cli.ts');
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** Tests that spawn processes run the built package, as users do: `npm test` builds it first. */
+const CLI = path.join(ROOT, 'dist/cli.js');
+
+/** Fails with what to do when dist/ is missing or older than the sources. */
+export function requireBuild(): void {
+  const dist = path.join(ROOT, 'dist/index.js');
+  if (!existsSync(dist) || !existsSync(CLI)) {
+    throw new Error('dist/ is missing: run `npm run build` (npm test does) before these tests');
+  }
+  const newest = Math.max(
+    ...['src/index.ts', 'src/cli.ts', 'src/service.ts'].map((f) => statSync(path.join(ROOT, f)).mtimeMs),
+  );
+  if (statSync(dist).mtimeMs < newest) throw new Error('dist/ is older than src/: run `npm run build`');
+}
 
 export interface CliResult {
   code: number | null;
@@ -22,11 +34,13 @@ export interface CliOptions {
   timeoutMs?: number;
 }
 
-/** A running `user-sync` process. */
+/** A running `user-sync` (or other node script) process. */
 export interface CliProcess {
   child: ChildProcess;
   stdout(): string;
   stderr(): string;
+  /** Resolves once stdout or stderr matches; rejects if the process exits first or after `timeoutMs`. */
+  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<void>;
   /** Resolves when it exits; rejects (after SIGKILL) when it takes longer than `timeoutMs`. */
   exited(timeoutMs?: number): Promise<CliResult>;
   /** SIGKILL if still running. */
@@ -45,9 +59,14 @@ function childEnv(env: CliOptions['env'] = {}): NodeJS.ProcessEnv {
   return merged;
 }
 
-/** Starts `user-sync <args>` from the sources. */
+/** Starts `user-sync <args>` from the built package. */
 export function spawnCli(args: readonly string[], options: CliOptions = {}): CliProcess {
-  const child = spawn(process.execPath, ['--import', LOADER, CLI, ...args], {
+  return spawnScript(CLI, args, options);
+}
+
+/** Starts `node <script> <args>`. */
+export function spawnScript(script: string, args: readonly string[], options: CliOptions = {}): CliProcess {
+  const child = spawn(process.execPath, [script, ...args], {
     cwd: options.cwd ?? ROOT,
     env: childEnv(options.env),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -66,6 +85,19 @@ export function spawnCli(args: readonly string[], options: CliOptions = {}): Cli
     child,
     stdout: () => stdout,
     stderr: () => stderr,
+    waitForOutput: async (pattern, timeoutMs = 15_000) => {
+      const deadline = Date.now() + timeoutMs;
+      while (!pattern.test(stdout + stderr)) {
+        if (child.exitCode !== null || child.signalCode !== null) {
+          throw new Error(
+            `${script} exited before printing ${pattern}\nstdout: ${stdout}\nstderr: ${stderr}`,
+          );
+        }
+        if (Date.now() > deadline)
+          throw new Error(`${script} did not print ${pattern} within ${timeoutMs} ms: ${stdout}${stderr}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
     kill,
     exited: async (timeoutMs = options.timeoutMs ?? 30_000) => {
       let timer: NodeJS.Timeout | undefined;
@@ -74,7 +106,7 @@ export function spawnCli(args: readonly string[], options: CliOptions = {}): Cli
           kill();
           reject(
             new Error(
-              `user-sync ${args.join(' ')} did not exit within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`,
+              `${path.basename(script)} ${args.join(' ')} did not exit within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`,
             ),
           );
         }, timeoutMs);

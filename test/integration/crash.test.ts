@@ -1,28 +1,25 @@
 import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { Queue } from 'bullmq';
 import { deliveryQueueName } from '../../src/index.js';
-import { requireBuild, spawnNode, type Child } from '../helpers/child.js';
+import { ROOT, requireBuild, spawnScript, type CliProcess } from '../helpers/cli.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { TEST_REDIS_URL, waitFor } from '../helpers/redis.js';
 
 describe('a worker process killed with SIGKILL', () => {
   let h: Harness | undefined;
-  let child: Child | undefined;
+  let child: CliProcess | undefined;
   beforeAll(() => requireBuild());
   afterEach(async () => {
     child?.kill();
-    await child?.exited;
+    await child?.exited();
     await h?.close();
     child = undefined;
     h = undefined;
   });
 
   function startChild(harness: Harness, env: Record<string, string> = {}) {
-    return spawnNode(['test/fixtures/crash-worker.mjs'], {
-      PREFIX: harness.prefix,
-      TARGET_URL: harness.http[0]!.url,
-      REDIS_URL: TEST_REDIS_URL,
-      ...env,
+    return spawnScript(`${ROOT}/test/fixtures/crash-worker.mjs`, [], {
+      env: { PREFIX: harness.prefix, TARGET_URL: harness.http[0]!.url, REDIS_URL: TEST_REDIS_URL, ...env },
     });
   }
 
@@ -42,8 +39,8 @@ describe('a worker process killed with SIGKILL', () => {
       .createPublisher('accounts')
       .publishUserCreated({ id: 1, username: 'ada' });
     await waitFor(() => server.requests.length === 1, { what: 'the first request' });
-    child.kill('SIGKILL');
-    await child.exited;
+    child.kill();
+    await child.exited();
     await h.service.start();
     await waitFor(async () => (await h!.service.getStats()).completed_tasks === 1, {
       timeoutMs: 15_000,
@@ -72,7 +69,7 @@ describe('a worker process killed with SIGKILL', () => {
     const { eventId } = await h.service
       .createPublisher('accounts')
       .publishUserCreated({ id: 2, username: 'bob' });
-    expect(await child.exited).toBe('SIGKILL');
+    expect((await child.exited()).signal).toBe('SIGKILL');
     // The record is there, but the job is still active under a dead worker's lock.
     expect((await h.service.listDeadLetters()).total).toBe(1);
     const queue = new Queue(deliveryQueueName('http-a'), { connection: h.redis, prefix: h.prefix });

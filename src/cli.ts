@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+/**
+ * The `user-sync` command (package `bin`). Errors are one line on stderr, `user-sync: <message>`,
+ * with the stack only under `--verbose`, and exit code 1.
+ */
+import { CommanderError } from 'commander';
+import { buildProgram } from './cli/program.js';
+import { toError } from './errors.js';
+
+/** How long a finished command may take to exit by itself before it is made to. */
+const EXIT_GRACE_MS = 2_000;
+
+const program = buildProgram();
+let verbose = process.argv.includes('--verbose');
+program.hook('preAction', (_program, action) => {
+  verbose = action.optsWithGlobals<{ verbose?: boolean }>().verbose === true;
+});
+
+try {
+  await program.parseAsync(process.argv);
+  // Everything is closed by now; should a handle linger, it must not keep a finished command alive.
+  setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
+} catch (error) {
+  const err = toError(error);
+  if (err instanceof CommanderError) process.exit(err.exitCode);
+  process.stderr.write(`user-sync: ${err.message.split('\n')[0] ?? err.message}\n`);
+  if (verbose && err.stack) process.stderr.write(`${err.stack}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,119 @@
+/** `user-sync dlq list|replay|purge`: the dead-letter queue. */
+import { createInterface } from 'node:readline/promises';
+import type { DeadLetterFilter } from '../jobs/dead-letter.js';
+import { UsageError, parseSince, withService, type CommonOptions } from './common.js';
+import { count, formatDeadLetters, plural } from './format.js';
+
+/** Filters shared by the `dlq` commands. */
+export interface DlqFilterOptions extends CommonOptions {
+  /** Only this target's dead letters. */
+  target?: string;
+  /** Only these ids (task ids). */
+  id?: string[];
+  /** Only those dead-lettered since: an ISO date or a duration back from now (`1h`). */
+  since?: string;
+  json?: boolean;
+}
+
+/** Options of `dlq list`. */
+export interface DlqListOptions extends DlqFilterOptions {
+  /** At most this many records. */
+  limit: number;
+}
+
+/** Options of `dlq replay` and `dlq purge`. */
+export interface DlqChangeOptions extends DlqFilterOptions {
+  /** Act on every dead letter when no filter is given. */
+  all?: boolean;
+  /** Purge without asking. */
+  yes?: boolean;
+}
+
+/** The filter the options describe. */
+export function deadLetterFilter(options: DlqFilterOptions, now = Date.now()): DeadLetterFilter {
+  return {
+    ...(options.target !== undefined ? { service: options.target } : {}),
+    ...(options.id !== undefined && options.id.length > 0 ? { ids: options.id } : {}),
+    ...(options.since !== undefined ? { since: parseSince(options.since, now) } : {}),
+  };
+}
+
+function describe(filter: DeadLetterFilter): string {
+  const parts = [
+    filter.service !== undefined ? `target ${filter.service}` : '',
+    filter.ids ? `ids ${filter.ids.join(', ')}` : '',
+    filter.since ? `since ${filter.since.toISOString()}` : '',
+  ].filter(Boolean);
+  return parts.length ? ` (${parts.join('; ')})` : '';
+}
+
+/** Refuses to act on every dead letter unless `--all` says so. */
+function requireFilterOrAll(verb: string, filter: DeadLetterFilter, all: boolean | undefined): void {
+  if (!all && Object.keys(filter).length === 0) {
+    throw new UsageError(
+      `refusing to ${verb} every dead letter: narrow it with --target, --id or --since, or pass --all`,
+    );
+  }
+}
+
+/** `dlq list`: newest first. */
+export async function runDlqList(options: DlqListOptions): Promise<void> {
+  const filter = deadLetterFilter(options);
+  const { total, records } = await withService(options, (service) =>
+    service.listDeadLetters({ ...filter, limit: options.limit }),
+  );
+  console.log(options.json ? JSON.stringify({ total, records }, null, 2) : formatDeadLetters(total, records));
+}
+
+/** `dlq replay`: sends dead letters back to their target queue. */
+export async function runDlqReplay(options: DlqChangeOptions): Promise<void> {
+  const filter = deadLetterFilter(options);
+  requireFilterOrAll('replay', filter, options.all);
+  const replayed = await withService(options, (service) => service.replayDeadLetters(filter));
+  if (options.json) console.log(JSON.stringify({ replayed }, null, 2));
+  else console.log(`Replayed ${plural(replayed.length, 'dead letter')}${describe(filter)}.${list(replayed)}`);
+}
+
+/** `dlq purge`: deletes dead letters, after asking on a terminal unless `--yes`. */
+export async function runDlqPurge(options: DlqChangeOptions): Promise<void> {
+  const filter = deadLetterFilter(options);
+  requireFilterOrAll('purge', filter, options.all);
+  const interactive = process.stdin.isTTY === true && process.stderr.isTTY === true;
+  if (!options.yes && !interactive) {
+    throw new UsageError('refusing to purge without confirmation: pass --yes (stdin is not a terminal)');
+  }
+  const purged = await withService(options, async (service) => {
+    if (!options.yes) {
+      const { total } = await service.listDeadLetters({ ...filter, limit: 0 });
+      if (total === 0) return [];
+      if (
+        !(await confirm(
+          `Purge ${plural(total, 'dead letter')}${describe(filter)}? This cannot be undone. [y/N] `,
+        ))
+      ) {
+        throw new UsageError('purge cancelled');
+      }
+    }
+    return service.purgeDeadLetters(filter);
+  });
+  if (options.json) console.log(JSON.stringify({ purged }, null, 2));
+  else console.log(`Purged ${plural(purged.length, 'dead letter')}${describe(filter)}.${list(purged)}`);
+}
+
+function list(ids: readonly string[], max = 20): string {
+  if (ids.length === 0) return '';
+  const shown = ids
+    .slice(0, max)
+    .map((id) => `\n  ${id}`)
+    .join('');
+  return ids.length > max ? `${shown}\n  … and ${count(ids.length - max)} more` : shown;
+}
+
+async function confirm(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(question)).trim());
+  } finally {
+    rl.close();
+  }
+}

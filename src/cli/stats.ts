@@ -1,0 +1,17 @@
+/** `user-sync stats`: delivery counters and queue status, the same from any process. */
+import { withService, type CommonOptions } from './common.js';
+import { formatStats } from './format.js';
+
+/** Options of `user-sync stats`. */
+export interface StatsCommandOptions extends CommonOptions {
+  /** Print `{ stats, queue }` as JSON. */
+  json?: boolean;
+}
+
+/** Prints getStats() and getQueueStatus() as a table, or as JSON. */
+export async function runStats(options: StatsCommandOptions): Promise<void> {
+  const [stats, queue] = await withService(options, (service) =>
+    Promise.all([service.getStats(), service.getQueueStatus()]),
+  );
+  console.log(options.json ? JSON.stringify({ stats, queue }, null, 2) : formatStats(stats, queue));
+}

@@ -1,0 +1,91 @@
+/**
+ * The demo's closing check: for each target, how many users hold the ledger's latest version.
+ */
+import { keys } from '../jobs/names.js';
+import type { Redis } from '../redis.js';
+import { userKey } from '../workers/redis-executor.js';
+import type { ReceivedUser } from './receiver.js';
+
+/** The ledger's latest state of one user. */
+export interface LedgerUser {
+  id: string;
+  version: number;
+  deleted: boolean;
+}
+
+/** How one target compares with the ledger. */
+export interface Comparison {
+  /** Users in the ledger. */
+  total: number;
+  /** Users the target holds at the ledger's version (a deleted user: deleted, or never held). */
+  inSync: number;
+  /** Ids of the others. */
+  behind: string[];
+}
+
+const CHUNK = 500;
+
+/** Every user of the ledger under `prefix`, with its latest version and deleted flag. */
+export async function readLedger(redis: Redis, prefix: string): Promise<LedgerUser[]> {
+  const k = keys(prefix);
+  const ids = await redis.zrange(k.users, 0, -1);
+  const users: LedgerUser[] = [];
+  for (let start = 0; start < ids.length; start += CHUNK) {
+    const chunk = ids.slice(start, start + CHUNK);
+    const pipeline = redis.pipeline();
+    for (const id of chunk) pipeline.hmget(k.ledger(id), 'v', 'del');
+    const replies = (await pipeline.exec()) ?? [];
+    chunk.forEach((id, i) => {
+      const [error, value] = replies[i] ?? [null, null];
+      if (error) throw error;
+      const [v, del] = (value ?? []) as Array<string | null>;
+      if (v) users.push({ id, version: Number(v), deleted: del === '1' });
+    });
+  }
+  return users;
+}
+
+/** Compares what a receiver holds with the ledger. */
+export function compareReceiver(ledger: readonly LedgerUser[], held: ReadonlyMap<string, ReceivedUser>) {
+  return compare(ledger, (user) => {
+    const entry = held.get(user.id);
+    if (!entry) return user.deleted;
+    return entry.version === user.version && entry.deleted === user.deleted;
+  });
+}
+
+/** Compares a Redis cache target (values `{ version, user }` at `keyTemplate`) with the ledger. */
+export async function compareCache(
+  redis: Redis,
+  ledger: readonly LedgerUser[],
+  keyTemplate: string,
+): Promise<Comparison> {
+  const versions = new Map<string, number | null>();
+  for (let start = 0; start < ledger.length; start += CHUNK) {
+    const chunk = ledger.slice(start, start + CHUNK);
+    const values = chunk.length ? await redis.mget(...chunk.map((u) => userKey(keyTemplate, u.id))) : [];
+    chunk.forEach((user, i) => {
+      const raw = values[i];
+      let version: number | null = null;
+      if (raw) {
+        try {
+          const parsed = JSON.parse(raw) as { version?: unknown };
+          if (typeof parsed.version === 'number') version = parsed.version;
+        } catch {
+          version = null;
+        }
+      }
+      versions.set(user.id, version);
+    });
+  }
+  return compare(ledger, (user) => {
+    const version = versions.get(user.id) ?? null;
+    return user.deleted ? version === null : version === user.version;
+  });
+}
+
+function compare(ledger: readonly LedgerUser[], inSync: (user: LedgerUser) => boolean): Comparison {
+  const behind: string[] = [];
+  for (const user of ledger) if (!inSync(user)) behind.push(user.id);
+  return { total: ledger.length, inSync: ledger.length - behind.length, behind };
+}
