@@ -1,9 +1,10 @@
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { SyncConfig, TargetConfig } from '../config.js';
 import { DeliveryError, toError } from '../errors.js';
-import { isEventType, type UserSnapshot } from '../events.js';
+import { EventType, isEventType, type UserSnapshot } from '../events.js';
 import { retryDelay } from '../jobs/backoff.js';
 import { deadLetterId, recordFromJob, type DeadLetterReason, type DeadLetters } from '../jobs/dead-letter.js';
+import { targetAccepts } from '../producers/fan-out.js';
 import { parseDeliveryJobData, type DeliveryJobData, type DeliveryTask } from '../jobs/delivery-job.js';
 import { deliveryQueueName, taskId, type Keys } from '../jobs/names.js';
 import { DELIVERY_BEGIN, DELIVERY_FINISH, LOCK_RELEASE } from '../jobs/scripts.js';
@@ -208,7 +209,7 @@ export class DeliveryWorker {
         return { outcome: 'superseded', version: data.version };
       }
       const ledger = this.target.coalesce ? ledgerEntry(begin) : undefined;
-      const task = buildTask(data, jobId, attempt, ledger);
+      const task = buildTask(data, jobId, attempt, ledger, (type) => targetAccepts(this.target, { type }));
       const ctx: ExecutionContext = {
         logger: this.logger.child({ task_id: jobId, attempt }),
         signal: signal ?? new AbortController().signal,
@@ -372,8 +373,12 @@ export function buildTask(
   jobId: string,
   attempt: number,
   ledger?: LedgerEntry,
+  accepts: (type: EventType) => boolean = () => true,
 ): DeliveryTask {
-  if (ledger && ledger.version > data.version && isEventType(ledger.type)) {
+  const latestType = ledger?.deleted ? EventType.UserDeleted : ledger?.type;
+  // A target's event filter holds for coalesced deliveries too: a target that does not take
+  // the latest event's type gets its own event, not a snapshot it did not ask for.
+  if (ledger && ledger.version > data.version && isEventType(latestType) && accepts(latestType)) {
     let user: UserSnapshot | undefined;
     try {
       user = JSON.parse(ledger.snapshot) as UserSnapshot;
@@ -385,7 +390,7 @@ export function buildTask(
       const { changes: _dropped, ...rest } = data;
       return {
         ...rest,
-        type: ledger.deleted ? 'user.deleted' : ledger.type,
+        type: latestType,
         version: ledger.version,
         user,
         taskId: jobId,

@@ -280,6 +280,19 @@ describe('buildTask', () => {
     },
   );
 
+  it("keeps to the target's event filter: a type the target does not take is not coalesced", () => {
+    const data = jobData();
+    const noStatus = (type: string) => type !== 'user.status_changed';
+    expect(buildTask(data, TASK_ID, 1, ledger({ type: 'user.status_changed' }), noStatus)).toEqual(
+      ownTask(data),
+    );
+    const noDeletes = (type: string) => type !== 'user.deleted';
+    expect(buildTask(data, TASK_ID, 1, ledger({ deleted: true, snapshot: '{"id":1}' }), noDeletes)).toEqual(
+      ownTask(data),
+    );
+    expect(buildTask(data, TASK_ID, 1, ledger({ type: 'user.updated' }), noStatus).coalesced).toBe(true);
+  });
+
   it('sends a newer re-creation over an older delete', () => {
     const task = buildTask(jobData({ type: 'user.deleted' }), TASK_ID, 1, ledger({ type: 'user.created' }));
     expect(task.type).toBe('user.created');
