@@ -66,7 +66,7 @@ function userSchema(statuses: readonly string[]) {
   });
 }
 
-function eventSchema(statuses: readonly string[]) {
+function buildEventSchema(statuses: readonly string[]) {
   return z.strictObject({
     id: z
       .string()
@@ -92,6 +92,19 @@ function eventSchema(statuses: readonly string[]) {
       .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits or "_.-"')
       .optional(),
   });
+}
+
+const schemas = new Map<string, ReturnType<typeof buildEventSchema>>();
+
+/** The schema for a list of statuses, built once: building a zod schema costs more than using it. */
+function eventSchema(statuses: readonly string[]): ReturnType<typeof buildEventSchema> {
+  const key = statuses.join('\n');
+  let schema = schemas.get(key);
+  if (!schema) {
+    schema = buildEventSchema(statuses);
+    schemas.set(key, schema);
+  }
+  return schema;
 }
 
 function jsonBytes(value: unknown, field: string): number {

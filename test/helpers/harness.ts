@@ -35,6 +35,7 @@ export interface HarnessOptions {
   httpTargets?: number;
   redisTarget?: boolean;
   handlerTarget?: boolean;
+  /** Config fields; `targets` listed here are added after the harness's own. */
   config?: Partial<SyncConfigInput>;
   /** Changes to each target's config, by service name. */
   targetOverrides?: Record<string, Partial<TargetConfigInput>>;
@@ -60,6 +61,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   if (options.redisTarget ?? true)
     targets.push({ service: 'cache', url: TEST_REDIS_URL, keyTemplate: cacheTemplate });
   if (options.handlerTarget ?? true) targets.push({ service: 'audit', kind: 'handler' });
+  targets.push(...(options.config?.targets ?? []));
   for (const target of targets) Object.assign(target, options.targetOverrides?.[target.service] ?? {});
   const handled: HandledEvent[] = [];
   const subscriber = new UserEventSubscriber().registerHandler('*', (event) => void handled.push(event));
