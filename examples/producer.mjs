@@ -4,11 +4,14 @@
 //
 // It reads user-sync.config.json (or USER_SYNC_CONFIG) for the targets, like the worker does.
 import { Redis } from 'ioredis';
-import { UserEventPublisher, UserSyncIntegration, loadConfig } from '../dist/index.js';
+import { UserEventPublisher, UserSyncIntegration, createLogger, loadConfig } from '../dist/index.js';
 
 const config = loadConfig();
 const redis = new Redis(config.redisUrl ?? 'redis://127.0.0.1:6379');
-const publisher = new UserEventPublisher(redis, 'accounts', { config });
+const publisher = new UserEventPublisher(redis, 'accounts', {
+  config,
+  logger: createLogger({ level: 'warn' }),
+});
 
 // Pass the row's own version when you have one; otherwise user-sync assigns the next one.
 const created = await publisher.publishUserCreated({
