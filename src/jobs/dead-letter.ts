@@ -208,18 +208,23 @@ export class DeadLetters {
   }
 }
 
+/** What is known of a delivery's last failed attempt. */
+export interface LastFailure {
+  /** Short code: `http_404`, `timeout`, `malformed`, … */
+  code: string;
+  message: string;
+  status?: number | undefined;
+  excerpt?: string | undefined;
+  /** Attempts made, this one included (default: the job's attemptsMade). */
+  attempts?: number;
+}
+
 /** Builds a record from a job and what is known of its last failure. */
 export function recordFromJob(
   job: Job,
   service: string,
   reason: DeadLetterReason,
-  last: {
-    code: string;
-    message: string;
-    status?: number | undefined;
-    excerpt?: string | undefined;
-    attempts?: number;
-  },
+  last: LastFailure,
   now: () => number = Date.now,
 ): DeadLetterRecord {
   const data = (typeof job.data === 'object' && job.data !== null ? job.data : {}) as Record<string, unknown>;

@@ -3,7 +3,13 @@ import type { SyncConfig, TargetConfig } from '../config.js';
 import { DeliveryError, toError } from '../errors.js';
 import { EventType, isEventType, type UserSnapshot } from '../events.js';
 import { retryDelay } from '../jobs/backoff.js';
-import { deadLetterId, recordFromJob, type DeadLetterReason, type DeadLetters } from '../jobs/dead-letter.js';
+import {
+  deadLetterId,
+  recordFromJob,
+  type DeadLetterReason,
+  type LastFailure,
+  type DeadLetters,
+} from '../jobs/dead-letter.js';
 import { targetAccepts } from '../producers/fan-out.js';
 import { parseDeliveryJobData, type DeliveryJobData, type DeliveryTask } from '../jobs/delivery-job.js';
 import { deliveryQueueName, taskId, type Keys } from '../jobs/names.js';
@@ -288,13 +294,7 @@ export class DeliveryWorker {
   private async deadLetter(
     job: Job,
     reason: DeadLetterReason,
-    last: {
-      code: string;
-      message: string;
-      status?: number | undefined;
-      excerpt?: string | undefined;
-      attempts: number;
-    },
+    last: LastFailure & { attempts: number },
     started: number,
   ): Promise<never> {
     const record = recordFromJob(job, this.target.service, reason, last, this.now);

@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { TargetConfig } from '../config.js';
 import { ConfigError, DeliveryError, toError } from '../errors.js';
 import { EventType, type UserId } from '../events.js';
 import type { DeliveryTask } from '../jobs/delivery-job.js';
+import { LuaScript, redactUrl } from '../redis.js';
 import type { DeliveryResult, ExecutionContext, Executor, TargetVersions } from './executor.js';
 
 /** Options of {@link createRedisExecutor}. */
@@ -37,7 +37,8 @@ export function tombstoneKey(key: string): string {
  * not JSON or has no numeric version) and the tombstone's. Returns 0 when the requested version
  * is not above it (nothing changed), 1 when the write or delete was applied.
  */
-const COMPARE_AND_WRITE_LUA = `
+const COMPARE_AND_WRITE = new LuaScript(
+  `
 local current = 0
 local raw = redis.call('GET', KEYS[1])
 if raw then
@@ -66,9 +67,9 @@ else
   return redis.error_reply('ERR user-sync: unknown op ' .. tostring(ARGV[1]))
 end
 return 1
-`;
-
-const COMPARE_AND_WRITE_SHA = createHash('sha1').update(COMPARE_AND_WRITE_LUA).digest('hex');
+`,
+  2,
+);
 
 /** What the Redis target stores at a user's key. */
 interface StoredUser {
@@ -79,17 +80,6 @@ interface StoredUser {
 
 function defaultConnect(url: string): Redis {
   return new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false });
-}
-
-/** The URL with its password replaced by `***`, safe to put in messages and logs. */
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(unparseable url)';
-  }
 }
 
 /** Removes the URL's password from a message, in case a driver ever echoes it. */
@@ -142,10 +132,6 @@ async function withDeadline<T>(promise: Promise<T>, timeoutMs: number, signal: A
     clearTimeout(timer);
     if (onAbort) signal.removeEventListener('abort', onAbort);
   }
-}
-
-function isNoScript(error: unknown): boolean {
-  return error instanceof Error && error.message.startsWith('NOSCRIPT');
 }
 
 /** How long `close()` waits for a connection to end before dropping it. */
@@ -259,15 +245,6 @@ export function createRedisExecutor(options: RedisExecutorOptions): Executor {
     });
   }
 
-  async function compareAndWrite(client: Redis, args: string[]): Promise<unknown> {
-    try {
-      return await client.evalsha(COMPARE_AND_WRITE_SHA, 2, ...args);
-    } catch (error) {
-      if (!isNoScript(error)) throw error;
-      return await client.eval(COMPARE_AND_WRITE_LUA, 2, ...args);
-    }
-  }
-
   return {
     async execute(task: DeliveryTask, target: TargetConfig, ctx: ExecutionContext): Promise<DeliveryResult> {
       if (!Number.isSafeInteger(task.version) || task.version <= 0) {
@@ -288,8 +265,6 @@ export function createRedisExecutor(options: RedisExecutorOptions): Executor {
         updatedAt: new Date(ctx.now()).toISOString(),
       };
       const args = [
-        key,
-        tombstoneKey(key),
         isDelete ? 'del' : 'set',
         String(task.version),
         isDelete ? '' : JSON.stringify(stored),
@@ -297,7 +272,11 @@ export function createRedisExecutor(options: RedisExecutorOptions): Executor {
       ];
       let applied: unknown;
       try {
-        applied = await withDeadline(compareAndWrite(client, args), target.timeoutMs, ctx.signal);
+        applied = await withDeadline(
+          COMPARE_AND_WRITE.run(client, [key, tombstoneKey(key)], args),
+          target.timeoutMs,
+          ctx.signal,
+        );
       } catch (error) {
         throw redisError(error, target, url);
       }
