@@ -188,12 +188,15 @@ export class DeadLetters {
    */
   async reconcile(service: string, scan = 1000): Promise<number> {
     const queue = this.queues.delivery(service);
-    const failed = await queue.getFailed(0, scan - 1);
+    const failed = (await queue.getFailed(0, scan - 1)).filter((job) => job?.id !== undefined);
+    // One round trip to learn which failed jobs already have a record.
+    const pipeline = this.redis.pipeline();
+    for (const job of failed)
+      pipeline.exists(this.queues.deadLetter.toKey(deadLetterId(service, job.id as string)));
+    const exists = (await pipeline.exec()) ?? [];
     let added = 0;
-    for (const job of failed) {
-      if (!job?.id) continue;
-      const id = deadLetterId(service, job.id);
-      if (await this.queues.deadLetter.getJob(id)) continue;
+    for (const [i, job] of failed.entries()) {
+      if (exists[i]?.[1] === 1) continue;
       await this.record(
         recordFromJob(job, service, 'failed', { code: 'failed', message: job.failedReason || 'failed' }),
       );
