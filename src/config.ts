@@ -9,8 +9,9 @@ import { EVENT_TYPES, type EventType } from './events.js';
 export const BUILTIN_KINDS = ['http', 'redis', 'handler'] as const;
 
 /**
- * The defaults, in one place. Field names and defaults follow the Go package's `SyncConfig`
- * (durations in milliseconds here; strings such as "5s" are accepted on input).
+ * The defaults, in one place. Field names follow the Go package's `SyncConfig` (durations in
+ * milliseconds here; strings such as "5s" are accepted on input). Its default values were not
+ * part of the contract handed to us; these are ours, documented in the README.
  */
 export const DEFAULTS = {
   enabled: true,
