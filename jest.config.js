@@ -6,6 +6,8 @@ export default {
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }] },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
+  // The chaos soak is long and runs on its own: `npm run test:chaos` (jest.chaos.config.js).
+  testPathIgnorePatterns: ['/node_modules/', '/test/chaos/'],
   testTimeout: 30000,
   // Integration suites share one Redis server; each uses its own prefix, so they may run in
   // parallel, but two cores do not gain from more than two workers.

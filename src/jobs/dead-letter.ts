@@ -4,7 +4,8 @@ import type { Logger } from '../logger.js';
 import type { Redis } from '../redis.js';
 import { deliveryJobOptions, type QueueSet } from './queues.js';
 import type { Keys } from './names.js';
-import { bumpCounter } from './stats.js';
+import { CLEAR_OUTCOME, COUNT_OUTCOME } from './scripts.js';
+import { GLOBAL_COUNTER, bumpCounter } from './stats.js';
 
 /** Why a delivery was dead-lettered. */
 export type DeadLetterReason =
@@ -92,11 +93,15 @@ export class DeadLetters {
     private readonly logger: Logger,
   ) {}
 
-  /** Records a dead delivery. Idempotent per record id; counts it as dead once per call. */
+  /** Records a dead delivery. Idempotent per record id; counts it as dead once per job life. */
   async record(record: DeadLetterRecord): Promise<void> {
     const options: JobsOptions = { jobId: record.id, removeOnComplete: false, removeOnFail: false };
     await this.queues.deadLetter.add(record.reason, record, options);
-    await bumpCounter(this.redis, this.keys, record.service, 'dead');
+    await COUNT_OUTCOME.run(
+      this.redis,
+      [this.keys.job(record.queue, record.jobId), this.keys.targetStats(record.service), this.keys.stats],
+      ['dead', GLOBAL_COUNTER.dead],
+    );
   }
 
   /** Removes a record if it exists (a delivery being attempted again is no longer dead). */
@@ -150,6 +155,8 @@ export class DeadLetters {
       const queue = this.queues.delivery(record.service);
       const job = await queue.getJob(record.jobId);
       if (job && (await job.isFailed())) {
+        // A new life: its outcome is counted again.
+        await CLEAR_OUTCOME.run(this.redis, [this.keys.job(queue.name, record.jobId)], []);
         await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
       } else if (!job) {
         await queue.add(record.type ?? 'replay', record.data, {

@@ -28,6 +28,8 @@ export function keys(prefix: string) {
     event: (eventId: string) => `${prefix}:event:${eventId}`,
     /** hash per target: user id -> highest version delivered */
     watermark: (service: string) => `${prefix}:wm:${service}`,
+    /** BullMQ's hash of a job in a queue (user-sync adds one field: `uso`, the counted outcome) */
+    job: (queueName: string, jobId: string) => `${prefix}:${queueName}:${jobId}`,
     /** per (target, user) delivery lock, so one user's deliveries to a target never overlap */
     lock: (service: string, userId: string) => `${prefix}:lock:${service}:${userId}`,
     /** hash of global counters */

@@ -54,8 +54,8 @@ return 0
 
 /**
  * Delivery, start: take the (target, user) lock, read the target's watermark and, when asked,
- * the ledger entry. The lock is re-entrant for the same token (the job id), so a job picked up
- * again after its worker died does not wait for its own lock to expire.
+ * the ledger entry. The lock token is unique to one run of one job, so a job that BullMQ hands
+ * out again while an earlier run of it is still going (a stall) waits like any other job.
  * KEYS: lock, watermark, ledger. ARGV: token, lock ttl ms, userId, read ledger (0/1), the
  * delivery's own version. Returns {0} when another delivery holds the lock, else
  * {1, watermark} and, when the ledger holds a newer version than the delivery's,
@@ -64,10 +64,7 @@ return 0
 export const DELIVERY_BEGIN = new LuaScript(
   `
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-    return {0}
-  end
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return {0}
 end
 local watermark = redis.call('HGET', KEYS[2], ARGV[3]) or '0'
 if ARGV[4] == '1' then
@@ -83,28 +80,79 @@ return {1, watermark}
 );
 
 /**
- * Delivery, end: raise the watermark (never lower it), count the outcome, release the lock.
- * KEYS: lock, watermark, stats, target stats. ARGV: token, userId, version ('' = leave the
- * watermark), target counter, global counter ('' = none).
+ * Counts a job's outcome once: the first outcome recorded on the job (field `uso` of its
+ * BullMQ hash) is counted, a second run of the same job (after a stall) is not. Replays clear
+ * the field (CLEAR_OUTCOME). Used inline by DELIVERY_FINISH and alone by COUNT_OUTCOME.
+ */
+const COUNT_ONCE = `
+local function count_once(job, outcome, target_stats, counter, stats, global)
+  if redis.call('EXISTS', job) == 1 and redis.call('HSETNX', job, 'uso', outcome) == 0 then
+    return 0
+  end
+  redis.call('HINCRBY', target_stats, counter, 1)
+  if global ~= '' then
+    redis.call('HINCRBY', stats, global, 1)
+  end
+  return 1
+end
+`;
+
+/**
+ * Delivery, end: raise the watermark (never lower it), count the outcome once per job,
+ * release the lock if this run still holds it.
+ * KEYS: lock, watermark, stats, target stats, job. ARGV: token, userId, version ('' = leave
+ * the watermark), target counter, global counter ('' = none). Returns 1 if it counted.
  */
 export const DELIVERY_FINISH = new LuaScript(
-  `
+  `${COUNT_ONCE}
 if ARGV[3] ~= '' then
   local current = tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0')
   if tonumber(ARGV[3]) > current then
     redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
   end
 end
-redis.call('HINCRBY', KEYS[4], ARGV[4], 1)
-if ARGV[5] ~= '' then
-  redis.call('HINCRBY', KEYS[3], ARGV[5], 1)
-end
+local counted = count_once(KEYS[5], ARGV[4], KEYS[4], ARGV[4], KEYS[3], ARGV[5])
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
 end
-return 1
+return counted
 `,
-  4,
+  5,
+);
+
+/**
+ * Counts an outcome (dead) once per job, like DELIVERY_FINISH does.
+ * KEYS: job, target stats, stats. ARGV: outcome/counter, global counter. Returns 1 if counted.
+ */
+export const COUNT_OUTCOME = new LuaScript(
+  `${COUNT_ONCE}
+return count_once(KEYS[1], ARGV[1], KEYS[2], ARGV[1], KEYS[3], ARGV[2])
+`,
+  3,
+);
+
+/**
+ * A job starts a new life (replayed, or run again after a death that did not stick): forget
+ * its counted outcome. KEYS: job. Returns the outcome it had, or false.
+ */
+export const CLEAR_OUTCOME = new LuaScript(
+  `
+local outcome = redis.call('HGET', KEYS[1], 'uso')
+redis.call('HDEL', KEYS[1], 'uso')
+return outcome
+`,
+  1,
+);
+
+/** Extends a (target, user) lock while this run holds it. KEYS: lock. ARGV: token, ttl ms. */
+export const LOCK_EXTEND = new LuaScript(
+  `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+`,
+  1,
 );
 
 /** Releases a (target, user) lock if this token still holds it. KEYS: lock. ARGV: token. */

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { SyncConfig, TargetConfig } from '../config.js';
 import { DeliveryError, toError } from '../errors.js';
@@ -13,7 +14,13 @@ import {
 import { targetAccepts } from '../producers/fan-out.js';
 import { parseDeliveryJobData, type DeliveryJobData, type DeliveryTask } from '../jobs/delivery-job.js';
 import { deliveryQueueName, taskId, type Keys } from '../jobs/names.js';
-import { DELIVERY_BEGIN, DELIVERY_FINISH, LOCK_RELEASE } from '../jobs/scripts.js';
+import {
+  CLEAR_OUTCOME,
+  DELIVERY_BEGIN,
+  DELIVERY_FINISH,
+  LOCK_EXTEND,
+  LOCK_RELEASE,
+} from '../jobs/scripts.js';
 import { GLOBAL_COUNTER, bumpCounter, type TargetCounter } from '../jobs/stats.js';
 import type { Logger } from '../logger.js';
 import type { Redis } from '../redis.js';
@@ -47,8 +54,6 @@ export interface DeliveryWorkerOptions {
   onOutcome?: (outcome: DeliveryOutcome, target: string, ms: number) => void;
 }
 
-/** Extra lock time beyond the request timeout, so a lock outlives the attempt that holds it. */
-const LOCK_MARGIN_MS = 15_000;
 /** Delay before trying again when another delivery of the same user to the same target is running. */
 const CONTENTION_DELAY_MS = 100;
 
@@ -177,24 +182,32 @@ export class DeliveryWorker {
       const message = `malformed job: id "${jobId}" is not "<eventId>.<service>" (${taskId(data.eventId, service)})`;
       return this.deadLetter(job, 'malformed', { code: 'malformed', message, attempts: attempt }, started);
     }
-    // A delivery attempted again (retried from the dashboard, or picked up after its worker
-    // died right after recording it dead) is not dead any more: forget the record; if it
-    // fails for good again, it is recorded again under the same id.
-    if (job.attemptsStarted > 1 || attempt > maxAttempts) {
-      const forgotten = await this.options.deadLetters.forget(deadLetterId(service, jobId));
-      if (attempt > maxAttempts)
-        await bumpCounter(this.options.redis, this.options.keys, service, 'replayed');
-      // A record left by a worker that died before failing the job: that death did not stick.
-      else if (forgotten) await bumpCounter(this.options.redis, this.options.keys, service, 'dead', -1);
+    const { redis, keys } = this.options;
+    const jobKey = keys.job(job.queueName, jobId);
+    if (attempt > maxAttempts) {
+      // Retried by hand after it was dead (from the dashboard): a new life, counted again.
+      await this.options.deadLetters.forget(deadLetterId(service, jobId));
+      await CLEAR_OUTCOME.run(redis, [jobKey], []);
+      await bumpCounter(redis, keys, service, 'replayed');
+    } else if (
+      job.attemptsStarted > 1 &&
+      (await this.options.deadLetters.forget(deadLetterId(service, jobId)))
+    ) {
+      // Recorded dead by a run that then died before failing the job: that death did not
+      // stick. Forget it; if this run fails for good, it is recorded (and counted) again.
+      if ((await CLEAR_OUTCOME.run(redis, [jobKey], [])) === 'dead')
+        await bumpCounter(redis, keys, service, 'dead', -1);
     }
 
-    const { redis, keys } = this.options;
     const userId = String(data.userId);
     const lockKey = keys.lock(service, userId);
+    // Unique to this run of this job: a second run of the same job (after a stall) waits too.
+    const lockToken = `${jobId}|${token ?? randomUUID()}`;
+    const lockTtl = this.options.config.lockDuration;
     const begin = (await DELIVERY_BEGIN.run(
       redis,
       [lockKey, keys.watermark(service), keys.ledger(userId)],
-      [jobId, this.target.timeoutMs + LOCK_MARGIN_MS, userId, this.target.coalesce ? '1' : '0', data.version],
+      [lockToken, lockTtl, userId, this.target.coalesce ? '1' : '0', data.version],
     )) as Array<string | number>;
     if (begin[0] !== 1) {
       // Another delivery of this user to this target is running: wait our turn without
@@ -206,10 +219,16 @@ export class DeliveryWorker {
       throw new DelayedError();
     }
     let lockHeld = true;
+    // The lock lives as long as this run does, like BullMQ's job lock: renewed while the run
+    // goes on, gone about lockDuration after a worker died.
+    const renew = setInterval(
+      () => void LOCK_EXTEND.run(redis, [lockKey], [lockToken, lockTtl]).catch(() => undefined),
+      Math.max(100, Math.floor(lockTtl / 3)),
+    );
     try {
       const watermark = Number(begin[1] ?? 0);
       if (data.version <= watermark) {
-        await this.finish(jobId, userId, '', 'superseded');
+        await this.finish(jobKey, lockToken, userId, '', 'superseded');
         lockHeld = false;
         this.logOutcome('superseded', data, jobId, attempt, started, { watermark });
         return { outcome: 'superseded', version: data.version };
@@ -232,7 +251,7 @@ export class DeliveryWorker {
         throw error;
       }
       const outcome = result?.superseded ? 'superseded' : 'delivered';
-      await this.finish(jobId, userId, String(task.version), outcome);
+      await this.finish(jobKey, lockToken, userId, String(task.version), outcome);
       lockHeld = false;
       this.logOutcome(outcome, data, jobId, attempt, started, {
         status: result?.status,
@@ -247,7 +266,7 @@ export class DeliveryWorker {
       };
     } catch (error) {
       if (lockHeld) {
-        await LOCK_RELEASE.run(redis, [lockKey], [jobId]).catch(() => undefined);
+        await LOCK_RELEASE.run(redis, [lockKey], [lockToken]).catch(() => undefined);
         lockHeld = false;
       }
       if (error instanceof ShutdownRelease) {
@@ -256,6 +275,8 @@ export class DeliveryWorker {
         throw new DelayedError();
       }
       return this.failed(job, data, attempt, maxAttempts, error, started);
+    } finally {
+      clearInterval(renew);
     }
   }
 
@@ -312,21 +333,18 @@ export class DeliveryWorker {
   }
 
   private async finish(
-    jobId: string,
+    jobKey: string,
+    lockToken: string,
     userId: string,
     version: string,
     counter: TargetCounter,
   ): Promise<void> {
     const { redis, keys } = this.options;
+    const service = this.target.service;
     await DELIVERY_FINISH.run(
       redis,
-      [
-        keys.lock(this.target.service, userId),
-        keys.watermark(this.target.service),
-        keys.stats,
-        keys.targetStats(this.target.service),
-      ],
-      [jobId, userId, version, counter, GLOBAL_COUNTER[counter]],
+      [keys.lock(service, userId), keys.watermark(service), keys.stats, keys.targetStats(service), jobKey],
+      [lockToken, userId, version, counter, GLOBAL_COUNTER[counter]],
     );
   }
 
