@@ -251,13 +251,15 @@ describe('names', () => {
       expect(k.stats).toBe(`${prefix}:stats`);
       expect(k.targetStats('orders')).toBe(`${prefix}:stats:orders`);
       expect(k.workers).toBe(`${prefix}:workers`);
+      // BullMQ's own job hash: `<prefix>:<queue>:<jobId>`.
+      expect(k.job('deliver.orders', 'e1.orders')).toBe(`${prefix}:deliver.orders:e1.orders`);
     });
 
     it('starts every key with the prefix', () => {
       const all = Object.values(k).map((value) =>
         typeof value === 'string' ? value : (value as (a: string, b: string) => string)('a', 'b'),
       );
-      expect(all).toHaveLength(8);
+      expect(all).toHaveLength(9);
       for (const key of all) expect(key.startsWith(`${prefix}:`)).toBe(true);
     });
 
