@@ -36,6 +36,8 @@ export function keys(prefix: string) {
     stats: `${prefix}:stats`,
     /** hash of counters per target */
     targetStats: (service: string) => `${prefix}:stats:${service}`,
+    /** hash per target: delivery latency histogram (bucket fields `le_<ms>`, `le_inf`, `count`, `sum_ms`) */
+    latency: (service: string) => `${prefix}:latency:${service}`,
     /** sorted set of live worker processes, scored by heartbeat expiry */
     workers: `${prefix}:workers`,
   };

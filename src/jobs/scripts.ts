@@ -100,8 +100,10 @@ end
 /**
  * Delivery, end: raise the watermark (never lower it), count the outcome once per job,
  * release the lock if this run still holds it.
- * KEYS: lock, watermark, stats, target stats, job. ARGV: token, userId, version ('' = leave
- * the watermark), target counter, global counter ('' = none). Returns 1 if it counted.
+ * A counted delivery also goes into the target's latency histogram (publish to delivered).
+ * KEYS: lock, watermark, stats, target stats, job, latency. ARGV: token, userId, version
+ * ('' = leave the watermark), target counter, global counter ('' = none), latency bucket
+ * field ('' = none), latency ms. Returns 1 if it counted.
  */
 export const DELIVERY_FINISH = new LuaScript(
   `${COUNT_ONCE}
@@ -112,12 +114,17 @@ if ARGV[3] ~= '' then
   end
 end
 local counted = count_once(KEYS[5], ARGV[4], KEYS[4], ARGV[4], KEYS[3], ARGV[5])
+if counted == 1 and ARGV[6] ~= '' then
+  redis.call('HINCRBY', KEYS[6], ARGV[6], 1)
+  redis.call('HINCRBY', KEYS[6], 'count', 1)
+  redis.call('HINCRBY', KEYS[6], 'sum_ms', ARGV[7])
+end
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
 end
 return counted
 `,
-  5,
+  6,
 );
 
 /**

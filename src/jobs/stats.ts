@@ -72,3 +72,49 @@ export async function bumpCounter(
   if (global) pipeline.hincrby(keys.stats, global, by);
   await pipeline.exec();
 }
+
+/** Upper bounds (ms) of the delivery latency histogram's buckets: publish to delivered. */
+export const LATENCY_BUCKETS_MS = [
+  10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000,
+] as const;
+
+/** The histogram field a latency falls in: `le_<bound>` of the first bound not below it, else `le_inf`. */
+export function latencyBucket(ms: number): string {
+  const bound = LATENCY_BUCKETS_MS.find((b) => ms <= b);
+  return bound === undefined ? 'le_inf' : `le_${bound}`;
+}
+
+/** A target's latency histogram, buckets cumulative as Prometheus wants them. */
+export interface LatencyHistogram {
+  /** [upper bound in ms (Infinity last), deliveries at or under it] */
+  buckets: Array<[number, number]>;
+  count: number;
+  sumMs: number;
+}
+
+/** Reads the latency histograms of the targets in one round trip. */
+export async function readLatency(
+  redis: Redis,
+  keys: Keys,
+  services: readonly string[],
+): Promise<Record<string, LatencyHistogram>> {
+  const pipeline = redis.pipeline();
+  for (const service of services) pipeline.hgetall(keys.latency(service));
+  const results = (await pipeline.exec()) ?? [];
+  const out: Record<string, LatencyHistogram> = {};
+  services.forEach((service, i) => {
+    const [error, value] = results[i] ?? [null, {}];
+    if (error) throw error;
+    const row = (value ?? {}) as Record<string, string>;
+    let cumulative = 0;
+    const buckets: Array<[number, number]> = [];
+    for (const bound of LATENCY_BUCKETS_MS) {
+      cumulative += count(row[`le_${bound}`]);
+      buckets.push([bound, cumulative]);
+    }
+    cumulative += count(row.le_inf);
+    buckets.push([Infinity, cumulative]);
+    out[service] = { buckets, count: count(row.count), sumMs: count(row.sum_ms) };
+  });
+  return out;
+}

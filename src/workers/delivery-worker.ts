@@ -21,7 +21,7 @@ import {
   LOCK_EXTEND,
   LOCK_RELEASE,
 } from '../jobs/scripts.js';
-import { GLOBAL_COUNTER, bumpCounter, type TargetCounter } from '../jobs/stats.js';
+import { GLOBAL_COUNTER, bumpCounter, latencyBucket, type TargetCounter } from '../jobs/stats.js';
 import type { Logger } from '../logger.js';
 import type { Redis } from '../redis.js';
 import type { DeliveryResult, ExecutionContext, Executor } from './executor.js';
@@ -228,7 +228,7 @@ export class DeliveryWorker {
     try {
       const watermark = Number(begin[1] ?? 0);
       if (data.version <= watermark) {
-        await this.finish(jobKey, lockToken, userId, '', 'superseded');
+        await this.finish(jobKey, lockToken, userId, '', 'superseded', job.timestamp);
         lockHeld = false;
         this.logOutcome('superseded', data, jobId, attempt, started, { watermark });
         return { outcome: 'superseded', version: data.version };
@@ -251,7 +251,7 @@ export class DeliveryWorker {
         throw error;
       }
       const outcome = result?.superseded ? 'superseded' : 'delivered';
-      await this.finish(jobKey, lockToken, userId, String(task.version), outcome);
+      await this.finish(jobKey, lockToken, userId, String(task.version), outcome, job.timestamp);
       lockHeld = false;
       this.logOutcome(outcome, data, jobId, attempt, started, {
         status: result?.status,
@@ -332,19 +332,40 @@ export class DeliveryWorker {
     throw new UnrecoverableError(`${reason}: ${last.message}`);
   }
 
+  /**
+   * Records the outcome. `publishedAt` (the job's creation, ms) feeds the latency histogram of
+   * delivered jobs.
+   */
   private async finish(
     jobKey: string,
     lockToken: string,
     userId: string,
     version: string,
     counter: TargetCounter,
+    publishedAt: number,
   ): Promise<void> {
     const { redis, keys } = this.options;
     const service = this.target.service;
+    const latencyMs = Math.max(0, Math.round(this.now() - publishedAt));
     await DELIVERY_FINISH.run(
       redis,
-      [keys.lock(service, userId), keys.watermark(service), keys.stats, keys.targetStats(service), jobKey],
-      [lockToken, userId, version, counter, GLOBAL_COUNTER[counter]],
+      [
+        keys.lock(service, userId),
+        keys.watermark(service),
+        keys.stats,
+        keys.targetStats(service),
+        jobKey,
+        keys.latency(service),
+      ],
+      [
+        lockToken,
+        userId,
+        version,
+        counter,
+        GLOBAL_COUNTER[counter],
+        counter === 'delivered' ? latencyBucket(latencyMs) : '',
+        latencyMs,
+      ],
     );
   }
 

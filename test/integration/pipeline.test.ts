@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { Webhook } from 'standardwebhooks';
 import { EventType, type UserSnapshot } from '../../src/index.js';
+import { keys } from '../../src/jobs/names.js';
+import { readLatency } from '../../src/jobs/stats.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { waitFor } from '../helpers/redis.js';
 
@@ -119,6 +121,13 @@ describe('publish → deliver to every target kind', () => {
         dead: 0,
         replayed: 0,
       });
+    }
+    // Every delivery is in its target's latency histogram (publish to delivered).
+    const latency = await readLatency(h.redis, keys(h.prefix), ['http-a', 'http-b', 'cache', 'audit']);
+    for (const histogram of Object.values(latency)) {
+      expect(histogram.count).toBe(4);
+      expect(histogram.buckets.at(-1)).toEqual([Infinity, 4]);
+      expect(histogram.sumMs).toBeGreaterThanOrEqual(0);
     }
     const status = await h.service.getQueueStatus();
     expect(status).toMatchObject({

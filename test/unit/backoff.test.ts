@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { LATENCY_BUCKETS_MS, latencyBucket } from '../../src/jobs/stats.js';
 import { DeliveryError } from '../../src/errors.js';
 import { backoffDelay, retryDelay, type BackoffPolicy } from '../../src/jobs/backoff.js';
 
@@ -201,5 +202,24 @@ describe('retryDelay', () => {
   ])('falls back to the backoff for %s', (_name, error) => {
     expect(retryDelay(3, POLICY, error, fixed(0))).toBe(2_000);
     expect(retryDelay(3, POLICY, error, fixed(1))).toBe(4_000);
+  });
+});
+
+describe('latencyBucket', () => {
+  it.each([
+    [0, 'le_10'],
+    [10, 'le_10'],
+    [11, 'le_25'],
+    [999, 'le_1000'],
+    [1000, 'le_1000'],
+    [300_000, 'le_300000'],
+    [300_001, 'le_inf'],
+  ])('puts %d ms in %s', (ms, field) => {
+    expect(latencyBucket(ms)).toBe(field);
+  });
+
+  it('has a field for every bound, in increasing order', () => {
+    expect([...LATENCY_BUCKETS_MS].sort((a, b) => a - b)).toEqual([...LATENCY_BUCKETS_MS]);
+    for (const bound of LATENCY_BUCKETS_MS) expect(latencyBucket(bound)).toBe(`le_${bound}`);
   });
 });

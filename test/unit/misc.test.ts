@@ -251,6 +251,7 @@ describe('names', () => {
       expect(k.stats).toBe(`${prefix}:stats`);
       expect(k.targetStats('orders')).toBe(`${prefix}:stats:orders`);
       expect(k.workers).toBe(`${prefix}:workers`);
+      expect(k.latency('orders')).toBe(`${prefix}:latency:orders`);
       // BullMQ's own job hash: `<prefix>:<queue>:<jobId>`.
       expect(k.job('deliver.orders', 'e1.orders')).toBe(`${prefix}:deliver.orders:e1.orders`);
     });
@@ -259,7 +260,7 @@ describe('names', () => {
       const all = Object.values(k).map((value) =>
         typeof value === 'string' ? value : (value as (a: string, b: string) => string)('a', 'b'),
       );
-      expect(all).toHaveLength(9);
+      expect(all).toHaveLength(10);
       for (const key of all) expect(key.startsWith(`${prefix}:`)).toBe(true);
     });
 
