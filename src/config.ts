@@ -35,6 +35,8 @@ export const DEFAULTS = {
   dedupeWindow: 7 * 86_400_000,
   keyTemplate: 'user:{id}',
   method: 'POST',
+  dashboardHost: '127.0.0.1',
+  dashboardPort: 3000,
 } as const;
 
 const SERVICE_RE = /^[A-Za-z0-9_-]{1,64}$/;
@@ -148,6 +150,22 @@ const configSchema = z.strictObject({
   failedRetention: duration().default(DEFAULTS.failedRetention),
   /** How long a published event id is remembered, so that publishing it again creates nothing. */
   dedupeWindow: positiveDuration.default(DEFAULTS.dedupeWindow),
+  /** The dashboard process (`user-sync dashboard`). */
+  dashboard: z
+    .strictObject({
+      host: z.string().min(1).default(DEFAULTS.dashboardHost),
+      port: z.number().int().min(0).max(65_535).default(DEFAULTS.dashboardPort),
+      /** Basic auth: both or neither. */
+      username: z.string().min(1).optional(),
+      password: z.string().min(8, 'must be at least 8 characters').optional(),
+      /** Bearer token (`authorization: Bearer <token>`), instead of or beside basic auth. */
+      token: z.string().min(16, 'must be at least 16 characters').optional(),
+    })
+    .refine((d) => (d.username === undefined) === (d.password === undefined), {
+      message: 'username and password go together',
+      path: ['password'],
+    })
+    .default({ host: DEFAULTS.dashboardHost, port: DEFAULTS.dashboardPort }),
 });
 
 type ParsedTarget = z.output<typeof targetSchema>;
@@ -290,7 +308,8 @@ export function parseConfig(
 /** Environment variables that override the file, with the field each sets. */
 export const ENV_OVERRIDES: ReadonlyArray<{
   env: string;
-  field: keyof SyncConfigInput;
+  /** A top-level field, or `dashboard.<field>`. */
+  field: keyof SyncConfigInput | `dashboard.${string}`;
   type: 'bool' | 'int' | 'string';
 }> = [
   { env: 'REDIS_URL', field: 'redisUrl', type: 'string' },
@@ -304,6 +323,11 @@ export const ENV_OVERRIDES: ReadonlyArray<{
   { env: 'USER_SYNC_CONSISTENCY_CHECK', field: 'consistencyCheck', type: 'bool' },
   { env: 'USER_SYNC_CHECK_INTERVAL', field: 'checkInterval', type: 'string' },
   { env: 'USER_SYNC_AUTO_REPAIR', field: 'autoRepair', type: 'bool' },
+  { env: 'USER_SYNC_DASHBOARD_HOST', field: 'dashboard.host', type: 'string' },
+  { env: 'USER_SYNC_DASHBOARD_PORT', field: 'dashboard.port', type: 'int' },
+  { env: 'USER_SYNC_DASHBOARD_USERNAME', field: 'dashboard.username', type: 'string' },
+  { env: 'USER_SYNC_DASHBOARD_PASSWORD', field: 'dashboard.password', type: 'string' },
+  { env: 'USER_SYNC_DASHBOARD_TOKEN', field: 'dashboard.token', type: 'string' },
 ];
 
 function envValue(name: string, raw: string, type: 'bool' | 'int' | 'string'): unknown {
@@ -370,7 +394,15 @@ export function loadConfig(options: LoadConfigOptions = {}): SyncConfig {
   for (const { env: name, field, type } of ENV_OVERRIDES) {
     const raw = env[name];
     if (raw !== undefined && raw !== '') {
-      merged[field] = envValue(name, raw, type);
+      const [head, sub] = field.split('.') as [string, string | undefined];
+      if (sub === undefined) merged[head] = envValue(name, raw, type);
+      else {
+        const current = merged[head];
+        merged[head] = {
+          ...(typeof current === 'object' && current !== null ? current : {}),
+          [sub]: envValue(name, raw, type),
+        };
+      }
       fromEnv.set(field, name);
     }
   }

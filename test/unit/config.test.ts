@@ -21,8 +21,12 @@ const SECRET_2 = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
  * The top-level defaults parseConfig fills in: DEFAULTS minus the per-target ones (derived, so
  * a field added to DEFAULTS and the schema together keeps these tests valid).
  */
-const { keyTemplate: _keyTemplate, method: _method, ...TOP_LEVEL } = DEFAULTS;
-const TOP_LEVEL_DEFAULTS = { ...TOP_LEVEL, targets: [] };
+const { keyTemplate: _keyTemplate, method: _method, dashboardHost, dashboardPort, ...TOP_LEVEL } = DEFAULTS;
+const TOP_LEVEL_DEFAULTS = {
+  ...TOP_LEVEL,
+  targets: [],
+  dashboard: { host: dashboardHost, port: dashboardPort },
+};
 
 /** Runs `fn`, expects a ConfigError and returns it. */
 function configError(fn: () => unknown): ConfigError {
@@ -745,7 +749,11 @@ describe('ENV_OVERRIDES', () => {
   });
 
   it('names only fields of the configuration', () => {
-    const known = new Set([...Object.keys(TOP_LEVEL_DEFAULTS), 'redisUrl']);
+    const known = new Set([
+      ...Object.keys(TOP_LEVEL_DEFAULTS),
+      'redisUrl',
+      ...['host', 'port', 'username', 'password', 'token'].map((f) => `dashboard.${f}`),
+    ]);
     for (const { field } of ENV_OVERRIDES) expect(known.has(field)).toBe(true);
   });
 });
@@ -894,11 +902,22 @@ describe('loadConfig', () => {
       USER_SYNC_RETRY_INTERVAL: '3s',
       USER_SYNC_TIMEOUT: '3s',
       USER_SYNC_CHECK_INTERVAL: '3s',
+      USER_SYNC_DASHBOARD_HOST: '0.0.0.0',
+      USER_SYNC_DASHBOARD_USERNAME: 'ops',
+      USER_SYNC_DASHBOARD_PASSWORD: 'correct-horse',
+      USER_SYNC_DASHBOARD_TOKEN: 't'.repeat(32),
     };
     for (const { env: name, type } of ENV_OVERRIDES) {
       const raw = type === 'string' ? strings[name] : samples[type];
       expect(raw).toBeDefined();
-      expect(() => loadConfig({ file: writeConfig({}), env: { [name]: raw as string } })).not.toThrow();
+      // Basic-auth credentials only come in pairs.
+      const partner: Record<string, string> =
+        name.startsWith('USER_SYNC_DASHBOARD_') && /USERNAME|PASSWORD/.test(name)
+          ? { USER_SYNC_DASHBOARD_USERNAME: 'ops', USER_SYNC_DASHBOARD_PASSWORD: 'correct-horse' }
+          : {};
+      expect(() =>
+        loadConfig({ file: writeConfig({}), env: { ...partner, [name]: raw as string } }),
+      ).not.toThrow();
     }
   });
 
