@@ -3,11 +3,14 @@
 // holds. No dependency beyond Node.js.
 //
 //   WEBHOOK_SECRET=whsec_... PORT=4001 node examples/receiver.mjs
+//
+// HOST is the address to listen on: 127.0.0.1 by default, 0.0.0.0 in a container.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 
 const secret = process.env.WEBHOOK_SECRET ?? '';
 const port = Number(process.env.PORT ?? 4001);
+const host = process.env.HOST ?? '127.0.0.1';
 if (!secret.startsWith('whsec_')) {
   console.error('set WEBHOOK_SECRET to the whsec_... secret of this target in user-sync.config.json');
   process.exit(1);
@@ -53,4 +56,4 @@ createServer((req, res) => {
     }
     res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
   });
-}).listen(port, '127.0.0.1', () => console.log(`receiver listening on http://127.0.0.1:${port}`));
+}).listen(port, host, () => console.log(`receiver listening on http://${host}:${port}`));

@@ -52,3 +52,11 @@ export type { DeliveryOutcome, DeliveryJobResult } from './workers/delivery-work
 export { createLogger, type Logger, type LoggerOptions } from './logger.js';
 export { signWebhook } from './workers/signing.js';
 export { taskId, deliveryQueueName, DEAD_LETTER_QUEUE, MAINTENANCE_QUEUE } from './jobs/names.js';
+export { createDashboardApp, type DashboardAppOptions } from './dashboard/app.js';
+export { startDashboard, type StartDashboardOptions, type DashboardServer } from './dashboard/server.js';
+export {
+  dashboardAuthFromConfig,
+  isLoopbackHost,
+  type DashboardAuth,
+  type DashboardCredentials,
+} from './dashboard/auth.js';

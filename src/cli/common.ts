@@ -87,13 +87,35 @@ export async function connectOnce(
   return redis;
 }
 
+/** The environment variable naming the Redis probed when neither `REDIS_URL` nor `redisUrl` is set. */
+export const LOCAL_REDIS_URL_ENV = 'USER_SYNC_LOCAL_REDIS_URL';
+
+/**
+ * The Redis the CLI looks for when neither `REDIS_URL` nor `redisUrl` names one:
+ * `USER_SYNC_LOCAL_REDIS_URL`, default `redis://127.0.0.1:6379`. An embedded server started
+ * because nothing answered there takes its port if it can. Throws a UsageError naming the
+ * variable when it is not a `redis://` URL.
+ */
+export function localRedisUrl(env: NodeJS.ProcessEnv = process.env): string {
+  const value = env[LOCAL_REDIS_URL_ENV]?.trim();
+  if (!value) return DEFAULT_REDIS_URL;
+  if (!/^redis:\/\/\S+$/.test(value) || !URL.canParse(value)) {
+    throw new UsageError(
+      `${LOCAL_REDIS_URL_ENV}: must be a redis:// URL such as redis://127.0.0.1:6379, got "${value}"`,
+    );
+  }
+  return value;
+}
+
 /**
  * Connects to the Redis of the config for a one-shot command: the configured URL, else a Redis
- * on 127.0.0.1:6379, else an embedded one a `user-sync worker` started in `./.redis`.
+ * at `USER_SYNC_LOCAL_REDIS_URL` (default 127.0.0.1:6379), else an embedded one a
+ * `user-sync worker` started in `./.redis`.
  */
 export async function connectCliRedis(config: SyncConfig): Promise<Redis> {
-  const found = await findRedis({ url: config.redisUrl, dataDir: embeddedDataDir() });
-  return connectOnce(found?.url ?? DEFAULT_REDIS_URL);
+  const probeUrl = localRedisUrl();
+  const found = await findRedis({ url: config.redisUrl, dataDir: embeddedDataDir(), probeUrl });
+  return connectOnce(found?.url ?? probeUrl);
 }
 
 /**

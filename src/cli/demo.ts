@@ -8,6 +8,7 @@ import path from 'node:path';
 import { compareCache, compareReceiver, readLedger, type Comparison } from '../demo/consistency.js';
 import { DemoUsers } from '../demo/generator.js';
 import { startReceiver, type Receiver } from '../demo/receiver.js';
+import { startDashboard, type DashboardServer } from '../dashboard/server.js';
 import { formatDuration } from '../duration.js';
 import { ensureRedis, type RedisHandle } from '../embedded-redis.js';
 import { toError } from '../errors.js';
@@ -15,7 +16,14 @@ import type { SyncStats } from '../jobs/stats.js';
 import { createLogger } from '../logger.js';
 import { redactUrl, type Redis } from '../redis.js';
 import { UserSyncService } from '../service.js';
-import { UsageError, connectOnce, embeddedDataDir, loadCliConfig, type CommonOptions } from './common.js';
+import {
+  UsageError,
+  connectOnce,
+  embeddedDataDir,
+  loadCliConfig,
+  localRedisUrl,
+  type CommonOptions,
+} from './common.js';
 import { count, table } from './format.js';
 import { onShutdownSignal } from './signals.js';
 
@@ -29,6 +37,8 @@ export interface DemoCommandOptions extends CommonOptions {
   users: number;
   /** Key prefix of the demo's queues and ledger. */
   prefix: string;
+  /** Port of the demo's dashboard (taken if free, else any free port). */
+  dashboardPort: number;
 }
 
 /** The demo's default key prefix. */
@@ -90,9 +100,10 @@ export async function runDemo(options: DemoCommandOptions): Promise<void> {
   let redis: Redis | undefined;
   let service: UserSyncService | undefined;
   let progress: NodeJS.Timeout | undefined;
+  let dashboard: DashboardServer | undefined;
   try {
     const dataDir = embeddedDataDir();
-    handle = await ensureRedis({ url: config.redisUrl, dataDir, logger });
+    handle = await ensureRedis({ url: config.redisUrl, dataDir, probeUrl: localRedisUrl(), logger });
     const where = handle.embedded
       ? `embedded redis-server, data in ${path.relative(process.cwd(), dataDir) || '.'}`
       : config.redisUrl
@@ -138,9 +149,24 @@ export async function runDemo(options: DemoCommandOptions): Promise<void> {
       { logger, handleSignals: false },
     );
     await service.start();
+    const running = service;
+    // The dashboard, with a login made up for this run.
+    const login = { username: 'demo', password: randomBytes(9).toString('base64url') };
+    const board = await startDashboard({
+      service: running,
+      auth: login,
+      host: '127.0.0.1',
+      port: options.dashboardPort,
+      logger,
+    }).catch((error: unknown) =>
+      (error as NodeJS.ErrnoException).code === 'EADDRINUSE'
+        ? startDashboard({ service: running, auth: login, host: '127.0.0.1', port: 0, logger })
+        : Promise.reject(error),
+    );
+    dashboard = board;
+    console.log(`Dashboard: ${board.url}/admin/queues  (user ${login.username}, password ${login.password})`);
     const publisher = service.createPublisher('demo-app');
     const users = new DemoUsers(options.users);
-    const running = service;
     console.log(
       `Publishing ${options.rate} events/s for ${options.users} users` +
         (options.duration !== undefined ? ` for ${options.duration} s` : '') +
@@ -271,6 +297,7 @@ export async function runDemo(options: DemoCommandOptions): Promise<void> {
       console.log(`${count(publishErrors)} publishes failed; last error: ${lastError ?? ''}`);
   } finally {
     clearInterval(progress);
+    await dashboard?.close().catch(() => undefined);
     await service?.close().catch(() => undefined);
     await Promise.all(receivers.map((r) => r.close()));
     await redis?.quit().catch(() => redis?.disconnect());

@@ -3,12 +3,22 @@ import { Command, Option } from 'commander';
 import { ENV_OVERRIDES } from '../config.js';
 import { VERSION } from '../version.js';
 import type { EventType } from '../events.js';
-import { integer, positiveNumber, withCommonOptions, commonOptions, type CommonOptions } from './common.js';
+import { DEFAULT_REDIS_URL } from '../redis.js';
+import {
+  LOCAL_REDIS_URL_ENV,
+  integer,
+  positiveNumber,
+  withCommonOptions,
+  commonOptions,
+  type CommonOptions,
+} from './common.js';
 import { DEMO_PREFIX, runDemo, type DemoCommandOptions } from './demo.js';
 import { runDlqList, runDlqPurge, runDlqReplay, type DlqChangeOptions, type DlqListOptions } from './dlq.js';
 import { SHORT_TYPES, parseEventType, runPublish, type PublishCommandOptions } from './publish.js';
 import { runStats, type StatsCommandOptions } from './stats.js';
 import { runWorker, type WorkerCommandOptions } from './worker.js';
+import { runDashboard, type DashboardCommandOptions } from './dashboard.js';
+import { runSweep } from './sweep.js';
 
 /** Options of a command merged with the common ones given before or after its name. */
 function merged<T extends object>(options: T, command: Command): T & CommonOptions {
@@ -41,7 +51,10 @@ export function buildProgram(): Command {
       'after',
       '\nEvery command reads --config (default: $USER_SYNC_CONFIG, else ./user-sync.config.json if it\n' +
         'exists). These environment variables override the file:\n' +
-        ENV_OVERRIDES.map(({ env, field }) => `  ${env.padEnd(30)}${field}`).join('\n'),
+        ENV_OVERRIDES.map(({ env, field }) => `  ${env.padEnd(30)}${field}`).join('\n') +
+        '\n\nWithout REDIS_URL or redisUrl:\n' +
+        `  ${LOCAL_REDIS_URL_ENV.padEnd(30)}the Redis looked for (default ${DEFAULT_REDIS_URL}); worker\n` +
+        `  ${''.padEnd(30)}and demo start redis-server (data in ./.redis) when none answers`,
     );
   withCommonOptions(program);
 
@@ -56,8 +69,9 @@ export function buildProgram(): Command {
       )
       .addHelpText(
         'after',
-        '\nWithout REDIS_URL or redisUrl, uses a Redis on 127.0.0.1:6379, else starts redis-server with\n' +
-          'its data in ./.redis. Run more workers, anywhere, against the same Redis to scale.',
+        '\nWithout REDIS_URL or redisUrl, uses the Redis at $USER_SYNC_LOCAL_REDIS_URL (default\n' +
+          '127.0.0.1:6379), else starts redis-server with its data in ./.redis. Run more workers,\n' +
+          'anywhere, against the same Redis to scale.',
       ),
   ).action(async (options: WorkerCommandOptions, command: Command) => {
     await runWorker(merged(options, command));
@@ -131,6 +145,33 @@ export function buildProgram(): Command {
 
   withCommonOptions(
     program
+      .command('dashboard')
+      .description(
+        'serve Bull Board, the JSON API, health checks and Prometheus metrics until SIGTERM or Ctrl-C',
+      )
+      .option('--host <host>', 'interface to listen on (default: dashboard.host, 127.0.0.1)')
+      .addOption(
+        new Option('--port <n>', 'port (default: dashboard.port, 3000)').argParser(integer(0, 65_535)),
+      )
+      .option('--insecure-local', 'serve without credentials; only allowed on 127.0.0.1, localhost or ::1')
+      .addHelpText(
+        'after',
+        '\nCredentials: USER_SYNC_DASHBOARD_USERNAME and USER_SYNC_DASHBOARD_PASSWORD (basic auth), or\n' +
+          'USER_SYNC_DASHBOARD_TOKEN (Authorization: Bearer), or the dashboard section of the config.\n' +
+          'Without them it refuses to start, unless --insecure-local. /healthz and /readyz need no credentials.',
+      ),
+  ).action(async (options: DashboardCommandOptions, command: Command) => {
+    await runDashboard(merged(options, command));
+  });
+
+  withCommonOptions(
+    program
+      .command('sweep')
+      .description('run one consistency sweep now (not built yet: says so and exits 1)'),
+  ).action(() => runSweep());
+
+  withCommonOptions(
+    program
       .command('demo')
       .alias('quickstart')
       .description('quick start: two sample services and a Redis cache kept in sync, live, with failures')
@@ -150,9 +191,15 @@ export function buildProgram(): Command {
         'key prefix of the demo\'s keys; must contain "demo" (wiped at start)',
         DEMO_PREFIX,
       )
+      .addOption(
+        new Option('--dashboard-port <n>', 'port of the dashboard (if taken, any free one)')
+          .argParser(integer(0, 65_535))
+          .default(3000),
+      )
       .addHelpText(
         'after',
-        '\nWithout REDIS_URL, uses a Redis on 127.0.0.1:6379, else starts redis-server with its data in ./.redis.',
+        '\nWithout REDIS_URL, uses the Redis at $USER_SYNC_LOCAL_REDIS_URL (default 127.0.0.1:6379), else\n' +
+          'starts redis-server with its data in ./.redis.',
       ),
   ).action(async (options: DemoCommandOptions, command: Command) => {
     await runDemo(merged(options, command));

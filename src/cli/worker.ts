@@ -3,7 +3,7 @@ import { ensureRedis } from '../embedded-redis.js';
 import { ConfigError, toError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { UserSyncService } from '../service.js';
-import { connectOnce, embeddedDataDir, loadCliConfig, type CommonOptions } from './common.js';
+import { connectOnce, embeddedDataDir, loadCliConfig, localRedisUrl, type CommonOptions } from './common.js';
 import { onShutdownSignal } from './signals.js';
 
 /** Options of `user-sync worker`. */
@@ -21,6 +21,7 @@ export async function runWorker(options: WorkerCommandOptions): Promise<void> {
   const logger = createLogger();
   let config = loadCliConfig(options);
   if (options.concurrency !== undefined) config = { ...config, workers: options.concurrency };
+  const probeUrl = localRedisUrl();
   if (config.enabled && !config.targets.some((t) => t.enabled)) {
     throw new ConfigError('targets', 'has no enabled target: a worker would have nothing to deliver');
   }
@@ -34,7 +35,12 @@ export async function runWorker(options: WorkerCommandOptions): Promise<void> {
 
   let service: UserSyncService | undefined;
   let keepAlive: NodeJS.Timeout | undefined;
-  const redis = await ensureRedis({ url: config.redisUrl, dataDir: embeddedDataDir(), logger });
+  const redis = await ensureRedis({
+    url: config.redisUrl,
+    dataDir: embeddedDataDir(),
+    probeUrl,
+    logger,
+  });
   try {
     await (await connectOnce(redis.url, 'is it running? Check REDIS_URL or redisUrl in the config')).quit();
     service = new UserSyncService(config, redis.url, { logger, handleSignals: false });

@@ -104,11 +104,17 @@ export class DeadLetters {
     );
   }
 
+  /** Removes a record and returns it, if it exists. */
+  async take(id: string): Promise<DeadLetterRecord | undefined> {
+    const job = await this.queues.deadLetter.getJob(id);
+    if (!job) return undefined;
+    await this.queues.deadLetter.remove(id);
+    return job.data as DeadLetterRecord;
+  }
+
   /** Removes a record if it exists (a delivery being attempted again is no longer dead). */
-  async forget(id: string): Promise<boolean> {
-    // Queue.remove answers 1 for a job that does not exist, too: ask first.
-    const existed = (await this.redis.exists(this.queues.deadLetter.toKey(id))) === 1;
-    return existed && (await this.queues.deadLetter.remove(id)) === 1;
+  async forget(id: string): Promise<void> {
+    await this.queues.deadLetter.remove(id);
   }
 
   /** Walks every record, newest first, a page at a time. */

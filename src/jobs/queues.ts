@@ -53,18 +53,16 @@ export class QueueSet {
   }
 
   get deadLetter(): Queue {
-    this.deadLetterQueue ??= new Queue(DEAD_LETTER_QUEUE, {
-      connection: this.connection,
-      prefix: this.prefix,
-    });
+    this.deadLetterQueue ??= this.watch(
+      new Queue(DEAD_LETTER_QUEUE, { connection: this.connection, prefix: this.prefix }),
+    );
     return this.deadLetterQueue;
   }
 
   get maintenance(): Queue {
-    this.maintenanceQueue ??= new Queue(MAINTENANCE_QUEUE, {
-      connection: this.connection,
-      prefix: this.prefix,
-    });
+    this.maintenanceQueue ??= this.watch(
+      new Queue(MAINTENANCE_QUEUE, { connection: this.connection, prefix: this.prefix }),
+    );
     return this.maintenanceQueue;
   }
 

@@ -184,19 +184,20 @@ export class DeliveryWorker {
     }
     const { redis, keys } = this.options;
     const jobKey = keys.job(job.queueName, jobId);
-    if (attempt > maxAttempts) {
-      // Retried by hand after it was dead (from the dashboard): a new life, counted again.
-      await this.options.deadLetters.forget(deadLetterId(service, jobId));
-      await CLEAR_OUTCOME.run(redis, [jobKey], []);
-      await bumpCounter(redis, keys, service, 'replayed');
-    } else if (
-      job.attemptsStarted > 1 &&
-      (await this.options.deadLetters.forget(deadLetterId(service, jobId)))
-    ) {
-      // Recorded dead by a run that then died before failing the job: that death did not
-      // stick. Forget it; if this run fails for good, it is recorded (and counted) again.
-      if ((await CLEAR_OUTCOME.run(redis, [jobKey], [])) === 'dead')
+    if (job.attemptsStarted > 1 || attempt > maxAttempts) {
+      // Run before, and maybe recorded dead. Either it was failed for good and then retried
+      // by hand (from Bull Board): a replay, a new life counted again; or the run that recorded
+      // it dead died before failing the job (BullMQ never counted that attempt): that death
+      // did not stick and is taken back. Either way the record goes; if this run fails for
+      // good, it is recorded again.
+      const record = await this.options.deadLetters.take(deadLetterId(service, jobId));
+      const retriedByHand = record ? job.attemptsMade >= record.attempts : attempt > maxAttempts;
+      if (retriedByHand) {
+        await CLEAR_OUTCOME.run(redis, [jobKey], []);
+        await bumpCounter(redis, keys, service, 'replayed');
+      } else if (record && (await CLEAR_OUTCOME.run(redis, [jobKey], [])) === 'dead') {
         await bumpCounter(redis, keys, service, 'dead', -1);
+      }
     }
 
     const userId = String(data.userId);

@@ -1,0 +1,76 @@
+import express, { type Express } from 'express';
+import type { Logger } from '../logger.js';
+import type { UserSyncService } from '../service.js';
+import { assertDashboardAuth, type DashboardAuth } from './auth.js';
+import { requireAuth } from './authenticate.js';
+import { BOARD_PATH, createBoardApp } from './bull-board.js';
+import { deadLettersApi } from './dead-letters-api.js';
+import { healthRoutes } from './health.js';
+import { errorHandler, notFound } from './http-error.js';
+import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';
+import { readMetricsSnapshot } from './metrics-snapshot.js';
+import { sweepApi } from './sweep-api.js';
+import { readTargets } from './targets.js';
+
+/** What the dashboard app is built from. */
+export interface DashboardAppOptions {
+  /** The deployment to show; its queues and Redis connection are used, not closed. */
+  service: UserSyncService;
+  /** Credentials required on every route but /healthz and /readyz, or `'insecure-local'`. */
+  auth: DashboardAuth;
+  /** Default: the service's logger, as `component: dashboard`. */
+  logger?: Logger;
+  /** Clock (ms) for ages and windows. Default `Date.now`. */
+  now?: () => number;
+}
+
+/**
+ * The dashboard as an express app:
+ *
+ * - `GET /healthz`, `GET /readyz`: open to all;
+ * - everything else needs credentials (HTTP Basic or `Authorization: Bearer`), else 401;
+ * - `/admin/queues`: Bull Board (every enabled target's queue, dead-letter, maintenance);
+ * - `GET /api/stats`, `/api/queue-status`, `/api/targets`, `/api/dead-letters`, `/api/sweep`,
+ *   `POST /api/dead-letters/replay`: JSON, errors as `{ "error": "…" }`;
+ * - `GET /metrics`: Prometheus text format, read from Redis at each scrape.
+ *
+ * Throws a ConfigError when `auth` holds no usable credentials.
+ */
+export function createDashboardApp(options: DashboardAppOptions): Express {
+  const { service, auth } = options;
+  assertDashboardAuth(auth);
+  const logger = options.logger ?? service.logger.child({ component: 'dashboard' });
+  const now = options.now ?? Date.now;
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(healthRoutes(service.redis));
+  app.use(requireAuth(auth));
+
+  const api = express.Router();
+  api.use(express.json({ limit: '1mb' }));
+  api.get('/stats', async (_req, res) => {
+    res.json(await service.getStats());
+  });
+  api.get('/queue-status', async (_req, res) => {
+    res.json(await service.getQueueStatus());
+  });
+  api.get('/targets', async (_req, res) => {
+    res.json({ targets: await readTargets(service, now()) });
+  });
+  api.use(deadLettersApi(service));
+  api.get('/sweep', sweepApi);
+  app.use('/api', api);
+
+  app.get('/metrics', async (_req, res) => {
+    const text = await renderMetrics(await readMetricsSnapshot(service, now()));
+    res.type(METRICS_CONTENT_TYPE).send(text);
+  });
+
+  app.use(BOARD_PATH, createBoardApp(service));
+  app.get('/', (_req, res) => res.redirect(BOARD_PATH));
+
+  app.use(notFound);
+  app.use(errorHandler(logger));
+  return app;
+}

@@ -1,0 +1,105 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import type { DeadLetterFilter } from '../jobs/dead-letter.js';
+import type { UserSyncService } from '../service.js';
+import { HttpError } from './http-error.js';
+import { parseInput } from './validate.js';
+
+/** Dead letters listed when `limit` is not given. */
+export const DEFAULT_LIST_LIMIT = 50;
+/** Largest `limit` accepted. */
+export const MAX_LIST_LIMIT = 500;
+
+const SINCE_MESSAGE = 'must be an ISO 8601 time or milliseconds since the epoch';
+
+/** A time: ISO 8601, or milliseconds since the epoch. */
+const since = z.union([z.string(), z.number()], { error: SINCE_MESSAGE }).transform((value, ctx) => {
+  const ms = typeof value === 'number' || /^\d+$/.test(value) ? Number(value) : Date.parse(value);
+  if (!Number.isFinite(ms)) {
+    ctx.addIssue({ code: 'custom', message: SINCE_MESSAGE });
+    return z.NEVER;
+  }
+  return new Date(ms);
+});
+
+const wholeNumber = (min: number, max: number) => {
+  const message = `must be a whole number from ${min} to ${max}`;
+  return z
+    .string({ error: message })
+    .regex(/^\d+$/, message)
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, message);
+};
+
+const name = (what: string) => z.string({ error: `must be ${what}` }).min(1, `must be ${what}`);
+
+/** Query of GET /api/dead-letters. */
+const listQuery = z.strictObject({
+  target: name('a target name').optional(),
+  id: z.union([name('a dead-letter id'), z.array(name('a dead-letter id'))]).optional(),
+  since: since.optional(),
+  limit: wholeNumber(1, MAX_LIST_LIMIT).optional(),
+  offset: wholeNumber(0, Number.MAX_SAFE_INTEGER).optional(),
+});
+
+/** Body of POST /api/dead-letters/replay. */
+const replayBody = z.strictObject(
+  {
+    target: name('a target name').optional(),
+    ids: z
+      .array(name('a dead-letter id'), { error: 'must be an array of dead-letter ids' })
+      .min(1, 'must list at least one id')
+      .optional(),
+    since: since.optional(),
+    all: z.literal(true, { error: 'must be true, or left out' }).optional(),
+  },
+  { error: 'must be a JSON object' },
+);
+
+/**
+ * `GET /dead-letters?target=&id=&since=&limit=&offset=`: dead letters, newest first, as
+ * `{ total, offset, limit, records }` (`id` may repeat; `limit` 1-500, default 50).
+ *
+ * `POST /dead-letters/replay` with `{ target?, ids?, since?, all? }`: replays the dead letters
+ * the filter selects, answering `{ replayed: [ids] }`. An empty filter is refused unless
+ * `all: true` says to replay every dead letter.
+ */
+export function deadLettersApi(service: UserSyncService): Router {
+  const router = Router();
+
+  router.get('/dead-letters', async (req, res) => {
+    const query = parseInput(listQuery, req.query);
+    const limit = query.limit ?? DEFAULT_LIST_LIMIT;
+    const offset = query.offset ?? 0;
+    const { total, records } = await service.listDeadLetters({
+      ...(query.target !== undefined ? { service: query.target } : {}),
+      ...(query.id !== undefined ? { ids: typeof query.id === 'string' ? [query.id] : query.id } : {}),
+      ...(query.since !== undefined ? { since: query.since } : {}),
+      limit,
+      offset,
+    });
+    res.json({ total, offset, limit, records });
+  });
+
+  router.post('/dead-letters/replay', async (req, res) => {
+    const body = parseInput(replayBody, req.body ?? {});
+    const filter: DeadLetterFilter = {
+      ...(body.target !== undefined ? { service: body.target } : {}),
+      ...(body.ids !== undefined ? { ids: body.ids } : {}),
+      ...(body.since !== undefined ? { since: body.since } : {}),
+    };
+    if (Object.keys(filter).length === 0 && body.all !== true) {
+      throw new HttpError(
+        400,
+        'nothing selected: give target, ids or since, or "all": true to replay every dead letter',
+      );
+    }
+    if (body.target !== undefined && !service.config.targets.some((t) => t.service === body.target)) {
+      throw new HttpError(400, `target: no target named ${JSON.stringify(body.target)} is configured`);
+    }
+    const replayed = await service.replayDeadLetters(filter);
+    res.json({ replayed });
+  });
+
+  return router;
+}
