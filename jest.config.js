@@ -6,8 +6,8 @@ export default {
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }] },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
-  // The chaos soak is long and runs on its own: `npm run test:chaos` (jest.chaos.config.js).
-  testPathIgnorePatterns: ['/node_modules/', '/test/chaos/'],
+  // The chaos soak and the browser test run on their own: `npm run test:chaos`, `npm run test:e2e`.
+  testPathIgnorePatterns: ['/node_modules/', '/test/chaos/', '/test/e2e/'],
   testTimeout: 30000,
   // Integration suites share one Redis server; each uses its own prefix, so they may run in
   // parallel, but two cores do not gain from more than two workers.
