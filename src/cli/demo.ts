@@ -167,6 +167,11 @@ export async function runDemo(options: DemoCommandOptions): Promise<void> {
     console.log(`Dashboard: ${board.url}/admin/queues  (user ${login.username}, password ${login.password})`);
     const publisher = service.createPublisher('demo-app');
     const users = new DemoUsers(options.users);
+    // The other commands find the demo's queues through its prefix (and its Redis, if embedded).
+    const env =
+      `USER_SYNC_PREFIX='${prefix}'` +
+      (handle.embedded || config.redisUrl ? ` REDIS_URL=${redactUrl(handle.url)}` : '');
+    console.log(`Try:      ${env} node dist/cli.js stats   (or: dlq list, dlq replay --all)`);
     console.log(
       `Publishing ${options.rate} events/s for ${options.users} users` +
         (options.duration !== undefined ? ` for ${options.duration} s` : '') +
