@@ -161,6 +161,7 @@ export class UserSyncService {
     for (const worker of this.workers) worker.start();
     await Promise.all(this.workers.map((w) => w.worker.waitUntilReady()));
     this.running = true;
+    if (targets.length > 0) await this.redis.sadd(this.keys.targets, ...targets.map((t) => t.service));
     await this.beat();
     this.heartbeat = setInterval(() => void this.beat(), HEARTBEAT_MS);
     this.heartbeat.unref();
@@ -220,12 +221,12 @@ export class UserSyncService {
   }
 
   /** Counters since the deployment began, the same from every process. */
-  getStats(): Promise<SyncStats> {
-    return readStats(
-      this.redis,
-      this.keys,
-      this.config.targets.map((t) => t.service),
-    );
+  async getStats(): Promise<SyncStats> {
+    // This config's targets, and any other target a worker of this deployment ran (a
+    // dashboard or CLI with a partial config still shows every target's figures).
+    const known = await this.redis.smembers(this.keys.targets);
+    const services = [...new Set([...this.config.targets.map((t) => t.service), ...known.sort()])];
+    return readStats(this.redis, this.keys, services);
   }
 
   /** Backlog, cap and live workers across every process. */

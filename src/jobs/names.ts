@@ -38,6 +38,8 @@ export function keys(prefix: string) {
     targetStats: (service: string) => `${prefix}:stats:${service}`,
     /** hash per target: delivery latency histogram (bucket fields `le_<ms>`, `le_inf`, `count`, `sum_ms`) */
     latency: (service: string) => `${prefix}:latency:${service}`,
+    /** set of every target service a worker of this deployment has run */
+    targets: `${prefix}:targets`,
     /** sorted set of live worker processes, scored by heartbeat expiry */
     workers: `${prefix}:workers`,
   };

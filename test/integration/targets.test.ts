@@ -141,10 +141,14 @@ describe('custom executors, rate limits, logs and shared figures', () => {
       expect(await one.getStats()).toEqual(await two.getStats());
       await two.close();
       expect(await one.getQueueStatus()).toMatchObject({ workers: 3, processes: 1 });
-      // A new instance (a restarted process) reads the same figures.
+      // A new instance (a restarted process) reads the same figures, and so does one whose
+      // config names no target at all (a CLI or dashboard with a partial config).
       const three = new UserSyncService(config, redis, options);
       expect((await three.getStats()).by_target.audit).toMatchObject({ delivered: 6 });
       await three.close();
+      const bare = new UserSyncService({ prefix }, redis, options);
+      expect((await bare.getStats()).by_target.audit).toMatchObject({ delivered: 6 });
+      await bare.close();
     } finally {
       await one.close();
       await two.close();

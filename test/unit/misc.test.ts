@@ -252,6 +252,7 @@ describe('names', () => {
       expect(k.targetStats('orders')).toBe(`${prefix}:stats:orders`);
       expect(k.workers).toBe(`${prefix}:workers`);
       expect(k.latency('orders')).toBe(`${prefix}:latency:orders`);
+      expect(k.targets).toBe(`${prefix}:targets`);
       // BullMQ's own job hash: `<prefix>:<queue>:<jobId>`.
       expect(k.job('deliver.orders', 'e1.orders')).toBe(`${prefix}:deliver.orders:e1.orders`);
     });
@@ -260,7 +261,7 @@ describe('names', () => {
       const all = Object.values(k).map((value) =>
         typeof value === 'string' ? value : (value as (a: string, b: string) => string)('a', 'b'),
       );
-      expect(all).toHaveLength(10);
+      expect(all).toHaveLength(11);
       for (const key of all) expect(key.startsWith(`${prefix}:`)).toBe(true);
     });
 
