@@ -37,6 +37,10 @@ export const DEFAULTS = {
   method: 'POST',
   dashboardHost: '127.0.0.1',
   dashboardPort: 3000,
+  sweepChunkSize: 500,
+  sweepMaxUsersPerRun: 100_000,
+  sweepMaxRunTime: 120_000,
+  sweepKeepRuns: 50,
 } as const;
 
 const SERVICE_RE = /^[A-Za-z0-9_-]{1,64}$/;
@@ -98,6 +102,25 @@ const targetSchema = z.strictObject({
   coalesce: z.boolean().optional(),
   /** Redis targets: key per user, `{id}` is replaced by the user id. */
   keyTemplate: z.string().includes('{id}', { message: 'must contain "{id}"' }).optional(),
+  /**
+   * HTTP targets: how the consistency sweep reads the versions the target holds. `url`: GET per
+   * user (`{id}` replaced), answering 200 `{ "version": n }` or 404; `bulkUrl`: POST
+   * `{ "ids": [...] }` answering `{ "versions": { "<id>": n | null } }`. Without it the sweep
+   * counts the target as unchecked.
+   */
+  state: z
+    .strictObject({
+      url: z.string().includes('{id}', { message: 'must contain "{id}"' }).optional(),
+      bulkUrl: z.string().optional(),
+      /** Ids per bulk request (default 500). */
+      batchSize: z.number().int().min(1).max(10_000).default(500),
+      /** Concurrent single-user requests (default 16). */
+      concurrency: z.number().int().min(1).max(256).default(16),
+    })
+    .refine((st) => (st.url === undefined) !== (st.bulkUrl === undefined), {
+      message: 'needs exactly one of url (GET per user) or bulkUrl (POST of ids)',
+    })
+    .optional(),
 });
 
 const configSchema = z.strictObject({
@@ -150,6 +173,24 @@ const configSchema = z.strictObject({
   failedRetention: duration().default(DEFAULTS.failedRetention),
   /** How long a published event id is remembered, so that publishing it again creates nothing. */
   dedupeWindow: positiveDuration.default(DEFAULTS.dedupeWindow),
+  /** The consistency sweep (runs every `checkInterval` while `consistencyCheck` is on). */
+  sweep: z
+    .strictObject({
+      /** Users read and compared at a time. */
+      chunkSize: z.number().int().min(1).max(10_000).default(DEFAULTS.sweepChunkSize),
+      /** A run stops after this many users; the next run goes on from its cursor. */
+      maxUsersPerRun: z.number().int().min(1).default(DEFAULTS.sweepMaxUsersPerRun),
+      /** A run stops after this long; the next run goes on from its cursor. */
+      maxRunTime: positiveDuration.default(DEFAULTS.sweepMaxRunTime),
+      /** How many runs' figures are kept. */
+      keepRuns: z.number().int().min(1).max(1_000).default(DEFAULTS.sweepKeepRuns),
+    })
+    .default({
+      chunkSize: DEFAULTS.sweepChunkSize,
+      maxUsersPerRun: DEFAULTS.sweepMaxUsersPerRun,
+      maxRunTime: DEFAULTS.sweepMaxRunTime,
+      keepRuns: DEFAULTS.sweepKeepRuns,
+    }),
   /** The dashboard process (`user-sync dashboard`). */
   dashboard: z
     .strictObject({
@@ -239,6 +280,23 @@ function finishTarget(target: ParsedTarget, index: number, config: ParsedConfig,
     const protocols = kind === 'http' ? ['http:', 'https:'] : ['redis:', 'rediss:'];
     if (!protocols.includes(url.protocol)) {
       throw new ConfigError(field('url'), `must use ${protocols.join(' or ')} for a ${kind} target`);
+    }
+  }
+  if (target.state !== undefined) {
+    if (kind !== 'http')
+      throw new ConfigError(field('state'), `is for http targets; a ${kind} target cannot use it`);
+    for (const key of ['url', 'bulkUrl'] as const) {
+      const value = target.state[key];
+      if (value === undefined) continue;
+      let parsed: URL | undefined;
+      try {
+        parsed = new URL(value.replaceAll('{id}', 'id'));
+      } catch {
+        parsed = undefined;
+      }
+      if (!parsed || !['http:', 'https:'].includes(parsed.protocol)) {
+        throw new ConfigError(field(`state.${key}`), 'must be an http:// or https:// URL');
+      }
     }
   }
   for (const name of Object.keys(target.headers)) {

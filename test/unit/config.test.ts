@@ -21,11 +21,27 @@ const SECRET_2 = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
  * The top-level defaults parseConfig fills in: DEFAULTS minus the per-target ones (derived, so
  * a field added to DEFAULTS and the schema together keeps these tests valid).
  */
-const { keyTemplate: _keyTemplate, method: _method, dashboardHost, dashboardPort, ...TOP_LEVEL } = DEFAULTS;
+const {
+  keyTemplate: _keyTemplate,
+  method: _method,
+  dashboardHost,
+  dashboardPort,
+  sweepChunkSize,
+  sweepMaxUsersPerRun,
+  sweepMaxRunTime,
+  sweepKeepRuns,
+  ...TOP_LEVEL
+} = DEFAULTS;
 const TOP_LEVEL_DEFAULTS = {
   ...TOP_LEVEL,
   targets: [],
   dashboard: { host: dashboardHost, port: dashboardPort },
+  sweep: {
+    chunkSize: sweepChunkSize,
+    maxUsersPerRun: sweepMaxUsersPerRun,
+    maxRunTime: sweepMaxRunTime,
+    keepRuns: sweepKeepRuns,
+  },
 };
 
 /** Runs `fn`, expects a ConfigError and returns it. */
