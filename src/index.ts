@@ -60,3 +60,10 @@ export {
   type DashboardAuth,
   type DashboardCredentials,
 } from './dashboard/auth.js';
+export {
+  SWEEP_CLASSES,
+  type SweepClass,
+  type SweepRun,
+  type SweepOptions,
+  type TargetSweepFigures,
+} from './workers/sweep.js';

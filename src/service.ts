@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { parseConfig, type SyncConfig, type SyncConfigInput } from './config.js';
+import { parseConfig, type SyncConfig, type SyncConfigInput, type TargetConfig } from './config.js';
 import { ConfigError, toError } from './errors.js';
 import {
   DeadLetters,
@@ -19,7 +19,9 @@ import { DeliveryWorker, type DeliveryOutcome } from './workers/delivery-worker.
 import type { Executor } from './workers/executor.js';
 import { createHttpExecutor } from './workers/http-executor.js';
 import { createRedisExecutor } from './workers/redis-executor.js';
+import { MaintenanceWorker, syncSweepScheduler } from './workers/maintenance-worker.js';
 import { registeredExecutor } from './workers/registry.js';
+import { readSweepRuns, runSweep, type SweepOptions, type SweepRun } from './workers/sweep.js';
 
 /** `getQueueStatus()`: the Go package's figures. */
 export interface QueueStatus {
@@ -75,6 +77,7 @@ export class UserSyncService {
   private workers: DeliveryWorker[] = [];
   private readonly builtins = new Map<string, Executor>();
   private workerRedis: Redis | undefined;
+  private maintenance: MaintenanceWorker | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private reconciler: NodeJS.Timeout | undefined;
   private readonly memberId = `${hostname()}|${process.pid}|${randomUUID()}`;
@@ -159,6 +162,18 @@ export class UserSyncService {
         }),
     );
     for (const worker of this.workers) worker.start();
+    await syncSweepScheduler(this.queues, this.redis, this.keys, this.config, this.logger);
+    if (this.config.consistencyCheck) {
+      this.maintenance = new MaintenanceWorker({
+        connection: this.workerRedis,
+        redis: this.redis,
+        keys: this.keys,
+        config: this.config,
+        logger: this.logger,
+        sweep: (options) => this.runSweep(options),
+      });
+      this.maintenance.start();
+    }
     await Promise.all(this.workers.map((w) => w.worker.waitUntilReady()));
     this.running = true;
     if (targets.length > 0) await this.redis.sadd(this.keys.targets, ...targets.map((t) => t.service));
@@ -197,8 +212,12 @@ export class UserSyncService {
         process.off('SIGINT', this.signalHandler);
         this.signalHandler = undefined;
       }
-      await Promise.all(this.workers.map((w) => w.close(this.config.shutdownTimeout)));
+      await Promise.all([
+        ...this.workers.map((w) => w.close(this.config.shutdownTimeout)),
+        this.maintenance?.close(this.config.shutdownTimeout),
+      ]);
       this.workers = [];
+      this.maintenance = undefined;
       await this.closeBuiltins();
       await this.redis.zrem(this.keys.workers, this.member()).catch(() => undefined);
       await this.workerRedis?.quit().catch(() => undefined);
@@ -216,6 +235,8 @@ export class UserSyncService {
   /** stop(), then closes the queues and the Redis connection if this service opened it. */
   async close(): Promise<void> {
     await this.stop();
+    // A service that never started may still have opened executors (to read target state).
+    await this.closeBuiltins();
     await this.queues.close();
     if (this.ownsRedis) await this.redis.quit().catch(() => undefined);
   }
@@ -260,6 +281,44 @@ export class UserSyncService {
   /** Deletes dead letters (all, by target, by id); returns the ids purged. */
   purgeDeadLetters(filter: DeadLetterFilter = {}): Promise<string[]> {
     return this.deadLetters.purge(filter);
+  }
+
+  /**
+   * Runs one consistency sweep now (see `consistencyCheck`): compares every target that can
+   * report state with the ledger, from the persisted cursor, within the per-run budget, and with
+   * `autoRepair` enqueues repairs. Resolves to the run's figures, or undefined when another
+   * sweep is running.
+   */
+  runSweep(options: SweepOptions = {}): Promise<SweepRun | undefined> {
+    return runSweep(
+      {
+        redis: this.redis,
+        keys: this.keys,
+        config: this.config,
+        queues: this.queues,
+        logger: this.logger,
+        stateReader: (target) => this.stateReader(target),
+        ...(this.options.now ? { now: this.options.now } : {}),
+      },
+      options,
+    );
+  }
+
+  /** The figures of the last sweeps, newest first. */
+  getSweepRuns(limit = 20): Promise<SweepRun[]> {
+    return readSweepRuns(this.redis, this.keys, limit);
+  }
+
+  /** The executor that can read a target's state, if any: redis natively, http with `state`, custom with readState. */
+  private stateReader(target: TargetConfig): Executor | undefined {
+    if (target.kind === 'http' && target.state === undefined) return undefined;
+    if (target.kind === 'handler') return undefined;
+    try {
+      const executor = this.executorFor(target.kind, this.config.targets.indexOf(target));
+      return executor.readState ? executor : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   private async closeBuiltins(): Promise<void> {

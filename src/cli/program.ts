@@ -18,7 +18,7 @@ import { SHORT_TYPES, parseEventType, runPublish, type PublishCommandOptions } f
 import { runStats, type StatsCommandOptions } from './stats.js';
 import { runWorker, type WorkerCommandOptions } from './worker.js';
 import { runDashboard, type DashboardCommandOptions } from './dashboard.js';
-import { runSweep } from './sweep.js';
+import { runSweepCommand, type SweepCommandOptions } from './sweep.js';
 
 /** Options of a command merged with the common ones given before or after its name. */
 function merged<T extends object>(options: T, command: Command): T & CommonOptions {
@@ -167,8 +167,19 @@ export function buildProgram(): Command {
   withCommonOptions(
     program
       .command('sweep')
-      .description('run one consistency sweep now (not built yet: says so and exits 1)'),
-  ).action(() => runSweep());
+      .description(
+        'run one consistency sweep now: compare every target with the ledger, repair with autoRepair',
+      )
+      .option('--json', 'print the run as JSON')
+      .option('--history', 'print the last runs instead of running one')
+      .addHelpText(
+        'after',
+        '\nThe sweep goes on from where the last one stopped, within sweep.maxUsersPerRun and\n' +
+          'sweep.maxRunTime. Repairs are enqueued only with autoRepair (USER_SYNC_AUTO_REPAIR=true).',
+      ),
+  ).action(async (options: SweepCommandOptions, command: Command) => {
+    await runSweepCommand(merged(options, command));
+  });
 
   withCommonOptions(
     program

@@ -59,7 +59,7 @@ export function createDashboardApp(options: DashboardAppOptions): Express {
     res.json({ targets: await readTargets(service, now()) });
   });
   api.use(deadLettersApi(service));
-  api.get('/sweep', sweepApi);
+  api.get('/sweep', sweepApi(service));
   app.use('/api', api);
 
   app.get('/metrics', async (_req, res) => {

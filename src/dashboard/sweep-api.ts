@@ -1,23 +1,37 @@
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
+import type { UserSyncService } from '../service.js';
+import type { SweepRun } from '../workers/sweep.js';
+import { HttpError } from './http-error.js';
 
 /** What GET /api/sweep answers. */
 export interface SweepStatus {
-  /** Whether the consistency sweep exists in this version. */
-  available: boolean;
-  /** Its last runs, newest first. */
-  runs: unknown[];
-  message?: string;
+  /** Whether the sweep runs by itself (`consistencyCheck`), how often, and whether it repairs. */
+  consistencyCheck: boolean;
+  checkIntervalMs: number;
+  autoRepair: boolean;
+  /** The last runs, newest first. */
+  runs: SweepRun[];
 }
 
-/**
- * `GET /sweep`: the consistency sweep's last runs. The sweep is not built yet (issue 4): this
- * placeholder says so, and is the one thing to replace when it is.
- */
-export const sweepApi: RequestHandler = (_req, res) => {
-  const status: SweepStatus = {
-    available: false,
-    runs: [],
-    message: 'the consistency sweep is not built yet',
+function limitOf(req: Request): number {
+  const raw = req.query.limit;
+  if (raw === undefined) return 20;
+  const n = Number(raw);
+  if (typeof raw !== 'string' || !Number.isInteger(n) || n < 1 || n > 1000) {
+    throw new HttpError(400, 'limit: must be a whole number from 1 to 1000');
+  }
+  return n;
+}
+
+/** `GET /sweep?limit=`: the consistency sweep's settings and last runs. */
+export function sweepApi(service: UserSyncService): RequestHandler {
+  return async (req, res) => {
+    const status: SweepStatus = {
+      consistencyCheck: service.config.consistencyCheck,
+      checkIntervalMs: service.config.checkInterval,
+      autoRepair: service.config.autoRepair,
+      runs: await service.getSweepRuns(limitOf(req)),
+    };
+    res.json(status);
   };
-  res.json(status);
-};
+}

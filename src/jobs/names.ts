@@ -40,6 +40,11 @@ export function keys(prefix: string) {
     latency: (service: string) => `${prefix}:latency:${service}`,
     /** set of every target service a worker of this deployment has run */
     targets: `${prefix}:targets`,
+    /** the consistency sweep: lock of the running sweep, ledger cursor, last runs, intervals run */
+    sweepLock: `${prefix}:sweep:lock`,
+    sweepCursor: `${prefix}:sweep:cursor`,
+    sweepRuns: `${prefix}:sweep:runs`,
+    sweepInterval: (interval: string) => `${prefix}:sweep:interval:${interval}`,
     /** sorted set of live worker processes, scored by heartbeat expiry */
     workers: `${prefix}:workers`,
   };

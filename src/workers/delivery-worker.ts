@@ -208,7 +208,8 @@ export class DeliveryWorker {
     const begin = (await DELIVERY_BEGIN.run(
       redis,
       [lockKey, keys.watermark(service), keys.ledger(userId)],
-      [lockToken, lockTtl, userId, this.target.coalesce ? '1' : '0', data.version],
+      // Repairs always send the ledger's latest: never older than what was published since.
+      [lockToken, lockTtl, userId, this.target.coalesce || data.repair ? '1' : '0', data.version],
     )) as Array<string | number>;
     if (begin[0] !== 1) {
       // Another delivery of this user to this target is running: wait our turn without
@@ -228,13 +229,14 @@ export class DeliveryWorker {
     );
     try {
       const watermark = Number(begin[1] ?? 0);
-      if (data.version <= watermark) {
+      // A repair is sent because the target lost what the watermark says it got.
+      if (data.version <= watermark && !data.repair) {
         await this.finish(jobKey, lockToken, userId, '', 'superseded', job.timestamp);
         lockHeld = false;
         this.logOutcome('superseded', data, jobId, attempt, started, { watermark });
         return { outcome: 'superseded', version: data.version };
       }
-      const ledger = this.target.coalesce ? ledgerEntry(begin) : undefined;
+      const ledger = this.target.coalesce || data.repair ? ledgerEntry(begin) : undefined;
       const task = buildTask(data, jobId, attempt, ledger, (type) => targetAccepts(this.target, { type }));
       const ctx: ExecutionContext = {
         logger: this.logger.child({ task_id: jobId, attempt }),

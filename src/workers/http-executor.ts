@@ -11,8 +11,11 @@ import { DeliveryError, toError } from '../errors.js';
 import type { DeliveryTask } from '../jobs/delivery-job.js';
 import type { DeliveryResult, ExecutionContext, Executor } from './executor.js';
 import { classifyRequestError, classifyStatus, parseRetryAfter } from './http-classify.js';
+import { createStateReader } from './http-state.js';
 import { signWebhook } from './signing.js';
 import { USER_AGENT, buildWebhookBody } from './wire.js';
+
+export { canReadState } from './http-state.js';
 
 export interface HttpExecutorOptions {
   /** Longest `Retry-After` honoured, in milliseconds; longer ones are cut to this. Default 3_600_000 (1 hour). */
@@ -103,6 +106,10 @@ function requestHeaders(task: DeliveryTask, target: TargetConfig, body: string, 
  * seconds) and, when the target has secrets, `webhook-signature`. A 2xx resolves with the
  * status; any other answer, a timeout (`target.timeoutMs`), a connection failure or an abort
  * (`ctx.signal`) throws a DeliveryError saying whether a retry can help.
+ *
+ * `readState` reports the versions a target holds for the consistency sweep, through the
+ * target's `state` setting and the same agents (see src/workers/http-state.ts). Only targets
+ * with a `state` setting can be read (`canReadState`); on any other it throws.
  */
 export function createHttpExecutor(options: HttpExecutorOptions = {}): Executor {
   const { retryAfterMaxMs, excerptBytes } = resolveOptions(options);
@@ -164,6 +171,7 @@ export function createHttpExecutor(options: HttpExecutorOptions = {}): Executor 
 
   return {
     execute,
+    readState: createStateReader(client),
     async close() {
       agent.http.destroy();
       agent.https.destroy();

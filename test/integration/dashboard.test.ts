@@ -370,10 +370,19 @@ describe('dashboard', () => {
     expect(await json('/api/stats')).toEqual(await h.service.getStats());
 
     expect(await json('/api/sweep')).toEqual({
-      available: false,
+      consistencyCheck: false,
+      checkIntervalMs: 300_000,
+      autoRepair: false,
       runs: [],
-      message: 'the consistency sweep is not built yet',
     });
+    const run = await h.service.runSweep();
+    const sweep = await json<{ runs: Array<{ id: string; targets: Record<string, { unchecked: number }> }> }>(
+      '/api/sweep',
+    );
+    expect(sweep.runs.map((r) => r.id)).toEqual([run!.id]);
+    // HTTP targets without a state URL cannot report what they hold: unchecked, never in sync.
+    expect(sweep.runs[0]!.targets['http-a']!.unchecked).toBeGreaterThan(0);
+    expect((await call('/api/sweep?limit=0', { auth: BASIC })).status).toBe(400);
   });
 
   it('serves Bull Board with every queue; a retry from it sends a dead delivery again', async () => {

@@ -261,7 +261,7 @@ describe('names', () => {
       const all = Object.values(k).map((value) =>
         typeof value === 'string' ? value : (value as (a: string, b: string) => string)('a', 'b'),
       );
-      expect(all).toHaveLength(11);
+      expect(all).toHaveLength(15);
       for (const key of all) expect(key.startsWith(`${prefix}:`)).toBe(true);
     });
 

@@ -1,0 +1,378 @@
+/**
+ * Reading the versions an HTTP target holds, for the consistency sweep (DESIGN.md, "Consistency
+ * sweep"). A target opts in with its `state` setting:
+ *
+ * - `state.url`, a template with `{id}`: one GET per user, at most `state.concurrency` in
+ *   flight; 200 `{ "version": n }` gives n, 404 gives null.
+ * - `state.bulkUrl`: POST `{ "ids": [...] }` in batches of `state.batchSize` (two batches in
+ *   flight), answered 200 `{ "versions": { "<id>": n | null } }` with every id asked for.
+ *
+ * Anything else — another status, a body that is not the documented JSON, a version that is
+ * not a non-negative integer or null, an id missing from a bulk answer, a timeout, a broken
+ * connection, an abort — fails the whole read with a retryable DeliveryError (reason
+ * `state_unavailable`), so that the sweep counts the target as unreachable rather than guess.
+ *
+ * The parsing and validation are pure functions, exported for tests; {@link createStateReader}
+ * does the I/O with the executor's got client (and so its keep-alive agents).
+ */
+import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
+import type { Got, Response } from 'got';
+import type { TargetConfig } from '../config.js';
+import { DeliveryError, toError } from '../errors.js';
+import type { ExecutionContext, TargetVersions } from './executor.js';
+import { classifyRequestError } from './http-classify.js';
+import { signWebhook } from './signing.js';
+import { USER_AGENT } from './wire.js';
+
+/** The `state` setting of a target, as validated by the config. */
+export type TargetStateConfig = NonNullable<TargetConfig['state']>;
+
+/** The reason of every DeliveryError thrown by a state read that failed. */
+export const STATE_UNAVAILABLE = 'state_unavailable';
+
+/** Bulk requests in flight at once for one read. */
+export const BULK_CONCURRENCY = 2;
+
+/** Defaults of the `state` setting, for objects built without the config parser. */
+const DEFAULT_BATCH_SIZE = 500;
+const DEFAULT_CONCURRENCY = 16;
+
+/** Bytes of a failed answer kept as the error's excerpt. */
+const EXCERPT_CHARS = 256;
+
+/** Whether the sweep can ask this target for its versions: it has a `state` setting with a URL. */
+export function canReadState(
+  target: Pick<TargetConfig, 'state'>,
+): target is Pick<TargetConfig, 'state'> & { state: TargetStateConfig } {
+  const state = target.state;
+  return state !== undefined && (state.url !== undefined || state.bulkUrl !== undefined);
+}
+
+/**
+ * The single-user state URL: every `{id}` in `template` replaced by the percent-encoded user
+ * id (`encodeURIComponent`), so that an id can never add path segments, a query or a fragment.
+ * Throws when the template has no `{id}` (every user would read the same resource).
+ */
+export function stateUrl(template: string, userId: string): string {
+  if (!template.includes('{id}')) throw new Error('state url template must contain "{id}"');
+  return template.replaceAll('{id}', encodeURIComponent(userId));
+}
+
+/** The body of a bulk state request, exactly as sent and signed. */
+export function bulkStateBody(ids: readonly string[]): string {
+  return JSON.stringify({ ids });
+}
+
+/** Whether `value` is a version a target may report: a non-negative safe integer, or null. */
+export function isStateVersion(value: unknown): value is number | null {
+  return value === null || (Number.isSafeInteger(value) && (value as number) >= 0);
+}
+
+/** A short, printable rendering of an unexpected JSON value, for error messages. */
+function describeValue(value: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+}
+
+function parseJson(body: string | Buffer): unknown {
+  const text = typeof body === 'string' ? body : body.toString('utf8');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new Error('answer is not JSON');
+  }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Parses the 200 answer of a single-user state request: `{ "version": n }` with n a
+ * non-negative integer. Throws an Error naming the user when the body is anything else.
+ */
+export function parseSingleState(body: string | Buffer, userId: string): number {
+  const parsed = parseJson(body);
+  if (!isPlainObject(parsed) || !Object.hasOwn(parsed, 'version')) {
+    throw new Error(`answer for user ${JSON.stringify(userId)} is not { "version": n }`);
+  }
+  const version = parsed.version;
+  if (version === null || !isStateVersion(version)) {
+    throw new Error(
+      `answer for user ${JSON.stringify(userId)} has version ${describeValue(version)}, not a non-negative integer`,
+    );
+  }
+  return version;
+}
+
+/**
+ * Parses the 200 answer of a bulk state request for `ids`: `{ "versions": { "<id>": n | null } }`.
+ * Every id asked for must be there with a non-negative integer or null; ids not asked for are
+ * ignored. Throws an Error naming the first id missing or holding something else.
+ */
+export function parseBulkState(body: string | Buffer, ids: readonly string[]): Map<string, number | null> {
+  const parsed = parseJson(body);
+  if (!isPlainObject(parsed) || !isPlainObject(parsed.versions)) {
+    throw new Error('answer is not { "versions": { "<id>": n | null } }');
+  }
+  const versions = parsed.versions;
+  const result = new Map<string, number | null>();
+  const missing: string[] = [];
+  for (const id of ids) {
+    if (!Object.hasOwn(versions, id)) {
+      missing.push(id);
+      continue;
+    }
+    const version = versions[id];
+    if (!isStateVersion(version)) {
+      throw new Error(
+        `answer has version ${describeValue(version)} for user ${JSON.stringify(id)}, not a non-negative integer or null`,
+      );
+    }
+    result.set(id, version);
+  }
+  if (missing.length > 0) {
+    throw new Error(
+      `answer leaves out ${missing.length} of the ${ids.length} ids asked for, first ${JSON.stringify(missing[0])}`,
+    );
+  }
+  return result;
+}
+
+/** `items` cut into consecutive slices of at most `size`. */
+export function batches<T>(items: readonly T[], size: number): T[][] {
+  if (!Number.isSafeInteger(size) || size < 1) throw new RangeError(`batch size must be >= 1, got ${size}`);
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/**
+ * Runs `work` over `items` with at most `limit` calls in flight. The first failure stops
+ * picking up items, aborts the signal handed to the calls still running, waits for them to
+ * settle and is rethrown; later failures (the aborted calls') are dropped.
+ */
+async function forEachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  parent: AbortSignal,
+  work: (item: T, signal: AbortSignal) => Promise<void>,
+): Promise<void> {
+  const stop = new AbortController();
+  const signal = AbortSignal.any([parent, stop.signal]);
+  // Every call in flight listens on the signal (got removes its listener when done).
+  setMaxListeners(limit + 10, signal);
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  async function lane(): Promise<void> {
+    while (failure === undefined && next < items.length) {
+      const item = items[next++] as T;
+      try {
+        await work(item, signal);
+      } catch (error) {
+        if (failure === undefined) {
+          failure = { error };
+          stop.abort();
+        }
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, lane));
+  if (failure !== undefined) throw failure.error;
+}
+
+/** Headers a state request sets itself; a target's own headers cannot replace them. */
+const OWN_HEADERS: ReadonlySet<string> = new Set([
+  'accept',
+  'content-type',
+  'content-length',
+  'transfer-encoding',
+  'host',
+  'user-agent',
+  'idempotency-key',
+]);
+
+function stateHeaders(target: TargetConfig, body: string, timestampSeconds: number, post: boolean) {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(target.headers)) {
+    const lower = name.toLowerCase();
+    if (!OWN_HEADERS.has(lower) && !lower.startsWith('webhook-')) headers[lower] = value;
+  }
+  headers['user-agent'] = USER_AGENT;
+  headers.accept = 'application/json';
+  if (post) headers['content-type'] = 'application/json';
+  const msgId = `state.${randomBytes(12).toString('hex')}`;
+  headers['webhook-id'] = msgId;
+  headers['webhook-timestamp'] = String(timestampSeconds);
+  if (target.secrets.length > 0) {
+    headers['webhook-signature'] = signWebhook(msgId, timestampSeconds, body, target.secrets);
+  }
+  return headers;
+}
+
+/**
+ * A copy of a request error without got's `options`, which hold the request headers (the
+ * target's credentials included) and would leak them wherever the cause is serialized.
+ */
+function detachedCause(error: unknown): Error {
+  const source = toError(error);
+  const copy = new Error(source.message);
+  copy.name = source.name;
+  if (source.stack !== undefined) copy.stack = source.stack;
+  const code: unknown = (source as { code?: unknown }).code;
+  if (typeof code === 'string' || typeof code === 'number') Object.assign(copy, { code });
+  return copy;
+}
+
+function excerptOf(body: Buffer): string {
+  const text = body.toString('utf8');
+  return text.length > EXCERPT_CHARS ? text.slice(0, EXCERPT_CHARS) : text;
+}
+
+function unavailable(
+  target: TargetConfig,
+  what: string,
+  cause: string,
+  extra: { status?: number; excerpt?: string; cause?: unknown } = {},
+): DeliveryError {
+  return new DeliveryError(`cannot read state of target ${target.service}: ${cause} (${what})`, {
+    retryable: true,
+    reason: STATE_UNAVAILABLE,
+    ...extra,
+  });
+}
+
+/** Reads the versions a target holds; see {@link createStateReader}. */
+export type StateReader = (
+  userIds: readonly string[],
+  target: TargetConfig,
+  ctx: ExecutionContext,
+) => Promise<TargetVersions>;
+
+/**
+ * Creates the `readState` of the http executor around its got client (keep-alive agents, no
+ * retries, no redirects, no throwing on statuses). Every request carries the target's headers,
+ * `user-agent`, `accept: application/json`, `webhook-id` (`state.<random>`),
+ * `webhook-timestamp` and, when the target has secrets, a Standard Webhooks
+ * `webhook-signature` over the body (the empty string for a GET), so receivers can
+ * authenticate the caller. Each request is bounded by `target.timeoutMs` and `ctx.signal`.
+ *
+ * The Map returned has an entry for every id asked for. A target without a `state` setting
+ * throws a non-retryable DeliveryError (reason `config`): check {@link canReadState} first.
+ */
+export function createStateReader(client: Got): StateReader {
+  async function request(
+    url: string,
+    target: TargetConfig,
+    ctx: ExecutionContext,
+    signal: AbortSignal,
+    what: string,
+    body?: string,
+  ): Promise<Response<Buffer>> {
+    const timestamp = Math.floor(ctx.now() / 1000);
+    try {
+      return await client(url, {
+        method: body === undefined ? 'GET' : 'POST',
+        headers: stateHeaders(target, body ?? '', timestamp, body !== undefined),
+        ...(body === undefined ? {} : { body }),
+        responseType: 'buffer',
+        timeout: { request: target.timeoutMs },
+        retry: { limit: 0 },
+        followRedirect: false,
+        throwHttpErrors: false,
+        signal,
+      });
+    } catch (error) {
+      const { reason } = classifyRequestError(error);
+      throw unavailable(target, what, `${reason}: ${toError(error).message}`, {
+        cause: detachedCause(error),
+      });
+    }
+  }
+
+  async function readSingle(
+    ids: readonly string[],
+    target: TargetConfig,
+    template: string,
+    concurrency: number,
+    ctx: ExecutionContext,
+  ): Promise<Map<string, number | null>> {
+    const held = new Map<string, number | null>();
+    await forEachLimited(ids, concurrency, ctx.signal, async (id, signal) => {
+      const what = `user ${JSON.stringify(id)}`;
+      const response = await request(stateUrl(template, id), target, ctx, signal, what);
+      const status = response.statusCode;
+      if (status === 404) {
+        held.set(id, null);
+        return;
+      }
+      if (status !== 200) {
+        throw unavailable(target, what, `HTTP ${status}`, { status, excerpt: excerptOf(response.rawBody) });
+      }
+      try {
+        held.set(id, parseSingleState(response.rawBody, id));
+      } catch (error) {
+        throw unavailable(target, what, `invalid answer: ${toError(error).message}`, {
+          status,
+          excerpt: excerptOf(response.rawBody),
+        });
+      }
+    });
+    return held;
+  }
+
+  async function readBulk(
+    ids: readonly string[],
+    target: TargetConfig,
+    bulkUrl: string,
+    batchSize: number,
+    ctx: ExecutionContext,
+  ): Promise<Map<string, number | null>> {
+    const held = new Map<string, number | null>();
+    await forEachLimited(batches(ids, batchSize), BULK_CONCURRENCY, ctx.signal, async (batch, signal) => {
+      const what = `bulk request of ${batch.length} ids`;
+      const response = await request(bulkUrl, target, ctx, signal, what, bulkStateBody(batch));
+      const status = response.statusCode;
+      if (status !== 200) {
+        throw unavailable(target, what, `HTTP ${status}`, { status, excerpt: excerptOf(response.rawBody) });
+      }
+      let versions: Map<string, number | null>;
+      try {
+        versions = parseBulkState(response.rawBody, batch);
+      } catch (error) {
+        throw unavailable(target, what, `invalid answer: ${toError(error).message}`, {
+          status,
+          excerpt: excerptOf(response.rawBody),
+        });
+      }
+      for (const [id, version] of versions) held.set(id, version);
+    });
+    return held;
+  }
+
+  return async function readState(userIds, target, ctx) {
+    const state = target.state;
+    if (!canReadState(target) || state === undefined) {
+      throw new DeliveryError(
+        `target ${target.service} has no state setting (state.url or state.bulkUrl); its versions cannot be read`,
+        { retryable: false, reason: 'config' },
+      );
+    }
+    const ids = [...new Set(userIds)];
+    if (ids.length === 0) return new Map();
+    const held =
+      state.bulkUrl !== undefined
+        ? await readBulk(ids, target, state.bulkUrl, state.batchSize ?? DEFAULT_BATCH_SIZE, ctx)
+        : await readSingle(ids, target, state.url as string, state.concurrency ?? DEFAULT_CONCURRENCY, ctx);
+    // An entry for every id asked for, in the order asked.
+    const result: TargetVersions = new Map();
+    for (const id of ids) result.set(id, held.get(id) ?? null);
+    return result;
+  };
+}
