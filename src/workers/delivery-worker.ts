@@ -24,6 +24,7 @@ import {
 import { GLOBAL_COUNTER, bumpCounter, latencyBucket, type TargetCounter } from '../jobs/stats.js';
 import type { Logger } from '../logger.js';
 import type { Redis } from '../redis.js';
+import { closeWorker } from './close-worker.js';
 import type { DeliveryResult, ExecutionContext, Executor } from './executor.js';
 
 /** How a delivery attempt ended. */
@@ -140,25 +141,9 @@ export class DeliveryWorker {
    */
   async close(timeoutMs: number): Promise<void> {
     this.stopping = true;
-    const closing = this.worker.close();
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
-      closing.then(() => false),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), timeoutMs))),
-    ]);
-    clearTimeout(timer);
-    if (timedOut) {
-      this.logger.warn('shutdown timeout: releasing active deliveries', { timeout_ms: timeoutMs });
-      this.worker.cancelAllJobs('shutdown');
-      // Released jobs return promptly; a processor that ignores its signal is abandoned to the
-      // stalled check after a last grace period.
-      const forced = await Promise.race([
-        closing.then(() => false),
-        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), 2_000))),
-      ]);
-      clearTimeout(timer);
-      if (forced) await this.worker.close(true);
-    }
+    await closeWorker(this.worker, timeoutMs, () =>
+      this.logger.warn('shutdown timeout: releasing active deliveries', { timeout_ms: timeoutMs }),
+    );
   }
 
   /** The processor: one attempt of one delivery. */

@@ -3,6 +3,7 @@
  * a `Retry-After` asks to wait, and what kind of failure a request error is.
  */
 import { RequestError } from 'got';
+import { toError } from '../errors.js';
 
 /** What a response status means for a delivery. */
 export type StatusOutcome = 'delivered' | 'retry' | 'dead';
@@ -92,4 +93,18 @@ export function classifyRequestError(error: unknown): { retryable: boolean; reas
     return { retryable: true, reason: 'connection' };
   }
   return { retryable: true, reason: 'unknown' };
+}
+
+/**
+ * A copy of a request error without got's `options`, which hold the request headers (the
+ * target's credentials included) and would leak them wherever the cause is serialized.
+ */
+export function detachedCause(error: unknown): Error {
+  const source = toError(error);
+  const copy = new Error(source.message);
+  copy.name = source.name;
+  if (source.stack !== undefined) copy.stack = source.stack;
+  const code: unknown = (source as { code?: unknown }).code;
+  if (typeof code === 'string' || typeof code === 'number') Object.assign(copy, { code });
+  return copy;
 }

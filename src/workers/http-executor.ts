@@ -10,7 +10,7 @@ import type { TargetConfig } from '../config.js';
 import { DeliveryError, toError } from '../errors.js';
 import type { DeliveryTask } from '../jobs/delivery-job.js';
 import type { DeliveryResult, ExecutionContext, Executor } from './executor.js';
-import { classifyRequestError, classifyStatus, parseRetryAfter } from './http-classify.js';
+import { classifyRequestError, classifyStatus, detachedCause, parseRetryAfter } from './http-classify.js';
 import { createStateReader } from './http-state.js';
 import { signWebhook } from './signing.js';
 import { USER_AGENT, buildWebhookBody } from './wire.js';
@@ -65,20 +65,6 @@ function utf8Excerpt(body: Buffer, maxBytes: number): string {
   // Step back over continuation bytes (10xxxxxx) so the cut falls before a character's first byte.
   while (end > 0 && ((body[end] ?? 0) & 0xc0) === 0x80) end--;
   return body.subarray(0, end).toString('utf8');
-}
-
-/**
- * A copy of a request error without got's `options`, which hold the request headers (the
- * target's credentials included) and would leak them wherever the cause is serialized.
- */
-function detachedCause(error: unknown): Error {
-  const source = toError(error);
-  const copy = new Error(source.message);
-  copy.name = source.name;
-  if (source.stack !== undefined) copy.stack = source.stack;
-  const code: unknown = (source as { code?: unknown }).code;
-  if (typeof code === 'string' || typeof code === 'number') Object.assign(copy, { code });
-  return copy;
 }
 
 function requestHeaders(task: DeliveryTask, target: TargetConfig, body: string, timestamp: number) {

@@ -21,7 +21,7 @@ import type { Got, Response } from 'got';
 import type { TargetConfig } from '../config.js';
 import { DeliveryError, toError } from '../errors.js';
 import type { ExecutionContext, TargetVersions } from './executor.js';
-import { classifyRequestError } from './http-classify.js';
+import { classifyRequestError, detachedCause } from './http-classify.js';
 import { signWebhook } from './signing.js';
 import { USER_AGENT } from './wire.js';
 
@@ -214,20 +214,6 @@ function stateHeaders(target: TargetConfig, body: string, timestampSeconds: numb
     headers['webhook-signature'] = signWebhook(msgId, timestampSeconds, body, target.secrets);
   }
   return headers;
-}
-
-/**
- * A copy of a request error without got's `options`, which hold the request headers (the
- * target's credentials included) and would leak them wherever the cause is serialized.
- */
-function detachedCause(error: unknown): Error {
-  const source = toError(error);
-  const copy = new Error(source.message);
-  copy.name = source.name;
-  if (source.stack !== undefined) copy.stack = source.stack;
-  const code: unknown = (source as { code?: unknown }).code;
-  if (typeof code === 'string' || typeof code === 'number') Object.assign(copy, { code });
-  return copy;
 }
 
 function excerptOf(body: Buffer): string {

@@ -5,6 +5,7 @@ import { MAINTENANCE_QUEUE, type Keys } from '../jobs/names.js';
 import type { QueueSet } from '../jobs/queues.js';
 import type { Logger } from '../logger.js';
 import type { Redis } from '../redis.js';
+import { closeWorker } from './close-worker.js';
 import type { SweepOptions, SweepRun } from './sweep.js';
 
 /** The job scheduler of the consistency sweep, and the name of its jobs. */
@@ -110,16 +111,6 @@ export class MaintenanceWorker {
 
   /** Stops taking jobs; a running sweep is told to stop and keeps its cursor. */
   async close(timeoutMs: number): Promise<void> {
-    const closing = this.worker.close();
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
-      closing.then(() => false),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), timeoutMs))),
-    ]);
-    clearTimeout(timer);
-    if (timedOut) {
-      this.worker.cancelAllJobs('shutdown');
-      await this.worker.close(true);
-    }
+    await closeWorker(this.worker, timeoutMs);
   }
 }
