@@ -117,6 +117,8 @@ export interface SweepOptions {
 
 /** Lock of a running sweep: one at a time per deployment. */
 const LOCK_MARGIN_MS = 60_000;
+const EXTEND_LOCK =
+  "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
 
 /**
  * Runs the consistency sweep once: walks the ledger from the persisted cursor a chunk at a
@@ -148,18 +150,22 @@ export async function runSweep(deps: SweepDeps, options: SweepOptions = {}): Pro
   let repairsEnqueued = 0;
   let stoppedBy: SweepRun['stoppedBy'] = 'end';
   let error: string | undefined;
+  // One signal for the run: the caller's (shutdown) or the time budget, whichever comes first;
+  // it reaches the state reads in flight too.
+  const run = new AbortController();
+  const onAbort = () => run.abort();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted) run.abort();
+  const budgetTimer = setTimeout(() => run.abort(), budget.maxRunTime);
+  const stopReason = (): SweepRun['stoppedBy'] => (options.signal?.aborted ? 'aborted' : 'time');
   try {
     for (;;) {
-      if (options.signal?.aborted) {
-        stoppedBy = 'aborted';
+      if (run.signal.aborted) {
+        stoppedBy = stopReason();
         break;
       }
       if (usersChecked >= budget.maxUsersPerRun) {
         stoppedBy = 'users';
-        break;
-      }
-      if (now() - started >= budget.maxRunTime) {
-        stoppedBy = 'time';
         break;
       }
       const size = Math.min(budget.chunkSize, budget.maxUsersPerRun - usersChecked);
@@ -172,8 +178,14 @@ export async function runSweep(deps: SweepDeps, options: SweepOptions = {}): Pro
         size,
       );
       if (ids.length > 0) {
-        repairsEnqueued += await sweepChunk(ids, targets, figures, deps, now);
-        usersChecked += ids.length;
+        const chunk = await sweepChunk(ids, targets, figures, deps, now, run.signal);
+        repairsEnqueued += chunk.repairs;
+        if (run.signal.aborted) {
+          // Cut short: the cursor stays before this chunk, so the next run sweeps it whole.
+          stoppedBy = stopReason();
+          break;
+        }
+        usersChecked += chunk.users;
         chunks++;
         cursor = ids[ids.length - 1] as string;
       }
@@ -185,15 +197,20 @@ export async function runSweep(deps: SweepDeps, options: SweepOptions = {}): Pro
         break;
       }
       await redis.set(keys.sweepCursor, cursor);
+      // Still ours for as long as the run goes on.
+      await redis.eval(EXTEND_LOCK, 1, keys.sweepLock, token, budget.maxRunTime + LOCK_MARGIN_MS);
       options.onProgress?.({ usersChecked, cursor, chunks });
     }
   } catch (caught) {
     stoppedBy = 'error';
     error = toError(caught).message;
     logger.error('sweep failed', { error, cursor });
+  } finally {
+    clearTimeout(budgetTimer);
+    options.signal?.removeEventListener('abort', onAbort);
   }
   const finished = now();
-  const run: SweepRun = {
+  const result: SweepRun = {
     id: token,
     trigger: options.trigger ?? 'manual',
     ...(options.interval !== undefined ? { interval: options.interval } : {}),
@@ -213,7 +230,7 @@ export async function runSweep(deps: SweepDeps, options: SweepOptions = {}): Pro
   };
   await redis
     .multi()
-    .lpush(keys.sweepRuns, JSON.stringify(run))
+    .lpush(keys.sweepRuns, JSON.stringify(result))
     .ltrim(keys.sweepRuns, 0, budget.keepRuns - 1)
     .exec();
   await redis.eval(
@@ -226,9 +243,9 @@ export async function runSweep(deps: SweepDeps, options: SweepOptions = {}): Pro
     users_checked: usersChecked,
     repairs: repairsEnqueued,
     stopped_by: stoppedBy,
-    ms: run.durationMs,
+    ms: result.durationMs,
   });
-  return run;
+  return result;
 }
 
 /** The last runs, newest first. */
@@ -237,14 +254,15 @@ export async function readSweepRuns(redis: Redis, keys: Keys, limit = 20): Promi
   return rows.map((row) => JSON.parse(row) as SweepRun);
 }
 
-/** Compares one chunk of users with every target; returns the repairs enqueued. */
+/** Compares one chunk of users with every target; returns the users compared and the repairs enqueued. */
 async function sweepChunk(
   ids: readonly string[],
   targets: readonly TargetConfig[],
   figures: Record<string, TargetSweepFigures>,
   deps: SweepDeps,
   now: () => number,
-): Promise<number> {
+  signal: AbortSignal,
+): Promise<{ users: number; repairs: number }> {
   const { redis, keys, config, queues, logger } = deps;
   const pipeline = redis.pipeline();
   for (const id of ids) pipeline.hmget(keys.ledger(id), 'v', 'del', 'type');
@@ -258,11 +276,7 @@ async function sweepChunk(
   });
   const users = [...ledger.keys()];
   const repairs: Array<{ target: TargetConfig; userId: string; state: LedgerState }> = [];
-  const ctx: ExecutionContext = {
-    logger,
-    signal: new AbortController().signal,
-    now,
-  };
+  const ctx: ExecutionContext = { logger, signal, now };
   for (const target of targets) {
     const figure = figures[target.service] as TargetSweepFigures;
     const reader = deps.stateReader(target);
@@ -293,7 +307,7 @@ async function sweepChunk(
       if (verdict !== 'in_sync' && config.autoRepair) repairs.push({ target, userId, state });
     }
   }
-  if (repairs.length === 0) return 0;
+  if (repairs.length === 0 || signal.aborted) return { users: users.length, repairs: 0 };
   // Snapshots only for the users that get a repair.
   const snapshots = redis.pipeline();
   for (const repair of repairs) snapshots.hget(keys.ledger(repair.userId), 'snap');
@@ -327,9 +341,25 @@ async function sweepChunk(
     const list = byQueue.get(target) ?? [];
     list.push({ name: data.type, data, opts: { ...jobOptions, jobId: taskId(eventId, target.service) } });
     byQueue.set(target, list);
-    (figures[target.service] as TargetSweepFigures).repairs++;
   });
-  // Deterministic job ids: a repair still queued from an earlier sweep is not added twice.
-  for (const [target, jobs] of byQueue) await queues.delivery(target.service).addBulk(jobs);
-  return repairs.length;
+  let enqueued = 0;
+  for (const [target, jobs] of byQueue) {
+    const queue = queues.delivery(target.service);
+    const fresh: typeof jobs = [];
+    for (const job of jobs) {
+      // Deterministic ids: a repair still pending from an earlier sweep is not added twice;
+      // one that already ran (the same drift came back) is removed so that it can run again.
+      const existing = await queue.getJob(job.opts.jobId as string);
+      if (existing) {
+        const state = await existing.getState();
+        if (state !== 'completed' && state !== 'failed') continue;
+        await existing.remove();
+      }
+      fresh.push(job);
+    }
+    if (fresh.length > 0) await queue.addBulk(fresh);
+    (figures[target.service] as TargetSweepFigures).repairs += fresh.length;
+    enqueued += fresh.length;
+  }
+  return { users: users.length, repairs: enqueued };
 }

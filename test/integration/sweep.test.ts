@@ -132,6 +132,19 @@ describe('consistency sweep', () => {
     ]);
   });
 
+  it('repairs the same drift again when it comes back after its repair ran', async () => {
+    s = setup();
+    const service = s.service({ autoRepair: true });
+    await service.start();
+    await seed(s, service, 2);
+    for (let round = 1; round <= 2; round++) {
+      await s.redis.del(s.cacheKey(1));
+      const run = await service.runSweep();
+      expect(run!.targets.cache).toMatchObject({ missing: 1, repairs: 1 });
+      await waitFor(async () => (await version(s, 1)) === 1, { what: `user 1 restored (round ${round})` });
+    }
+  });
+
   it('walks a large ledger across runs within the budget, and resumes at its cursor', async () => {
     s = setup();
     const service = s.service({ sweep: { chunkSize: 4, maxUsersPerRun: 10 } });
