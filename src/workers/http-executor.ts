@@ -13,7 +13,7 @@ import type { DeliveryResult, ExecutionContext, Executor } from './executor.js';
 import { classifyRequestError, classifyStatus, detachedCause, parseRetryAfter } from './http-classify.js';
 import { createStateReader } from './http-state.js';
 import { signWebhook } from './signing.js';
-import { USER_AGENT, buildWebhookBody } from './wire.js';
+import { USER_AGENT, buildWebhookBody, isReservedHeader } from './wire.js';
 
 export { canReadState } from './http-state.js';
 
@@ -29,21 +29,6 @@ export const HTTP_EXECUTOR_DEFAULTS: Required<HttpExecutorOptions> = {
   retryAfterMaxMs: 3_600_000,
   excerptBytes: 1024,
 };
-
-/** Headers user-sync sets itself; a target's own headers cannot replace them. */
-const RESERVED_HEADERS: ReadonlySet<string> = new Set([
-  'content-type',
-  'content-length',
-  'transfer-encoding',
-  'host',
-  'user-agent',
-  'idempotency-key',
-]);
-
-function isReservedHeader(name: string): boolean {
-  const lower = name.toLowerCase();
-  return RESERVED_HEADERS.has(lower) || lower.startsWith('webhook-');
-}
 
 function resolveOptions(options: HttpExecutorOptions): Required<HttpExecutorOptions> {
   const resolved = { ...HTTP_EXECUTOR_DEFAULTS, ...options };

@@ -23,7 +23,7 @@ import { DeliveryError, toError } from '../errors.js';
 import type { ExecutionContext, TargetVersions } from './executor.js';
 import { classifyRequestError, detachedCause } from './http-classify.js';
 import { signWebhook } from './signing.js';
-import { USER_AGENT } from './wire.js';
+import { USER_AGENT, isReservedHeader } from './wire.js';
 
 /** The `state` setting of a target, as validated by the config. */
 export type TargetStateConfig = NonNullable<TargetConfig['state']>;
@@ -187,22 +187,12 @@ async function forEachLimited<T>(
   if (failure !== undefined) throw failure.error;
 }
 
-/** Headers a state request sets itself; a target's own headers cannot replace them. */
-const OWN_HEADERS: ReadonlySet<string> = new Set([
-  'accept',
-  'content-type',
-  'content-length',
-  'transfer-encoding',
-  'host',
-  'user-agent',
-  'idempotency-key',
-]);
-
 function stateHeaders(target: TargetConfig, body: string, timestampSeconds: number, post: boolean) {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(target.headers)) {
     const lower = name.toLowerCase();
-    if (!OWN_HEADERS.has(lower) && !lower.startsWith('webhook-')) headers[lower] = value;
+    // A state request also sets its own `accept`.
+    if (lower !== 'accept' && !isReservedHeader(lower)) headers[lower] = value;
   }
   headers['user-agent'] = USER_AGENT;
   headers.accept = 'application/json';

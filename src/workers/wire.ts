@@ -27,3 +27,19 @@ export function buildWebhookBody(task: DeliveryTask): string {
     source: task.source,
   });
 }
+
+/** Headers user-sync sets itself; a target's own headers cannot replace them. */
+const RESERVED_HEADERS: ReadonlySet<string> = new Set([
+  'content-type',
+  'content-length',
+  'transfer-encoding',
+  'host',
+  'user-agent',
+  'idempotency-key',
+]);
+
+/** Whether a target's own header must give way to one user-sync sets (any `webhook-*` too). */
+export function isReservedHeader(name: string): boolean {
+  const lower = name.toLowerCase();
+  return RESERVED_HEADERS.has(lower) || lower.startsWith('webhook-');
+}
