@@ -2,6 +2,7 @@ import type { Queue } from 'bullmq';
 import { DEAD_LETTER_QUEUE } from '../jobs/names.js';
 import { readLatency, type LatencyHistogram, type SyncStats } from '../jobs/stats.js';
 import type { QueueStatus, UserSyncService } from '../service.js';
+import type { SweepRun } from '../workers/sweep.js';
 import { readOldestWaitingAgeMs, readQueueCounts, type QueueState } from './queue-figures.js';
 
 /** The figures of one queue. */
@@ -19,6 +20,8 @@ export interface MetricsSnapshot {
   latency: Record<string, LatencyHistogram>;
   queues: QueueFigures[];
   status: Pick<QueueStatus, 'workers' | 'processes'>;
+  /** The newest consistency sweep run, if any has run. */
+  lastSweep?: SweepRun;
 }
 
 async function figures(service: UserSyncService, queue: Queue, now: number): Promise<QueueFigures> {
@@ -37,13 +40,14 @@ async function figures(service: UserSyncService, queue: Queue, now: number): Pro
 export async function readMetricsSnapshot(service: UserSyncService, now: number): Promise<MetricsSnapshot> {
   const all = service.config.targets.map((t) => t.service);
   const enabled = service.config.targets.filter((t) => t.enabled).map((t) => t.service);
-  const [stats, latency, deliveries, maintenance, deadLetters, status] = await Promise.all([
+  const [stats, latency, deliveries, maintenance, deadLetters, status, sweeps] = await Promise.all([
     service.getStats(),
     readLatency(service.redis, service.keys, all),
     Promise.all(enabled.map((s) => figures(service, service.queues.delivery(s), now))),
     figures(service, service.queues.maintenance, now),
     service.queues.deadLetter.getJobCounts('waiting'),
     service.getQueueStatus(),
+    service.getSweepRuns(1),
   ]);
   return {
     stats,
@@ -54,5 +58,6 @@ export async function readMetricsSnapshot(service: UserSyncService, now: number)
       { queue: DEAD_LETTER_QUEUE, counts: { waiting: deadLetters.waiting ?? 0 } },
     ],
     status: { workers: status.workers, processes: status.processes },
+    ...(sweeps[0] ? { lastSweep: sweeps[0] } : {}),
   };
 }

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import { TARGET_COUNTERS } from '../jobs/stats.js';
+import { SWEEP_CLASSES } from '../workers/sweep.js';
 import { histogramText } from './histogram-text.js';
 import type { MetricsSnapshot } from './metrics-snapshot.js';
 
@@ -67,6 +68,36 @@ export async function renderMetrics(snapshot: MetricsSnapshot): Promise<string> 
     help: 'Live worker processes.',
     registers,
   }).set(snapshot.status.processes);
+
+  const sweep = snapshot.lastSweep;
+  if (sweep) {
+    new Gauge({
+      name: 'user_sync_sweep_last_run_timestamp_seconds',
+      help: 'When the newest consistency sweep run finished (unix seconds).',
+      registers,
+    }).set(Date.parse(sweep.finishedAt) / 1000);
+    new Gauge({
+      name: 'user_sync_sweep_last_run_users',
+      help: 'Users the newest consistency sweep run checked.',
+      registers,
+    }).set(sweep.usersChecked);
+    const classes = new Gauge({
+      name: 'user_sync_sweep_last_run_pairs',
+      help: '(user, target) pairs of the newest sweep run by class: in_sync, missing, stale, extra, unreachable, unchecked, filtered.',
+      labelNames: ['target', 'class'] as const,
+      registers,
+    });
+    const repairs = new Gauge({
+      name: 'user_sync_sweep_last_run_repairs',
+      help: 'Repair deliveries the newest sweep run enqueued, per target.',
+      labelNames: ['target'] as const,
+      registers,
+    });
+    for (const [target, figures] of Object.entries(sweep.targets)) {
+      for (const cls of SWEEP_CLASSES) classes.set({ target, class: cls }, figures[cls]);
+      repairs.set({ target }, figures.repairs);
+    }
+  }
 
   const latency = histogramText(
     'user_sync_delivery_latency_seconds',

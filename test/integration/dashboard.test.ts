@@ -533,6 +533,19 @@ describe('dashboard', () => {
       value(samples, 'user_sync_oldest_waiting_job_age_seconds', { queue: 'deliver.http-b' }),
     ).toBeGreaterThan(0.04);
     expect(value(samples, 'user_sync_worker_processes', {})).toBe(0);
+
+    // The newest sweep run's figures (HTTP targets without state: unchecked).
+    expect(samples.some((s) => s.name === 'user_sync_sweep_last_run_users')).toBe(false);
+    const run = await h.service.runSweep();
+    ({ samples } = await scrape());
+    expect(value(samples, 'user_sync_sweep_last_run_users', {})).toBe(run!.usersChecked);
+    expect(value(samples, 'user_sync_sweep_last_run_pairs', { target: 'http-a', class: 'unchecked' })).toBe(
+      run!.usersChecked,
+    );
+    expect(value(samples, 'user_sync_sweep_last_run_repairs', { target: 'http-b' })).toBe(0);
+    expect(value(samples, 'user_sync_sweep_last_run_timestamp_seconds', {})).toBeCloseTo(
+      Date.parse(run!.finishedAt) / 1000,
+    );
   });
 
   it('refuses to start without credentials unless insecure-local on a loopback host', async () => {
