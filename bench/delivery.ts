@@ -45,6 +45,7 @@
  * client of the process, from the first publish to the last delivery); BENCH_TRACE=1 breaks
  * them down by command and Lua script.
  */
+import { envInt, quietly as quietlyWithin, startDeadline } from './common.js';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -60,17 +61,6 @@ import { TEST_REDIS_URL, deletePrefix, uniquePrefix } from '../test/helpers/redi
 
 // ---------------------------------------------------------------------------------------------
 // Settings
-
-function envInt(name: string, fallback: number, min = 1): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < min) {
-    console.error(`${name} must be a whole number >= ${min}, got ${JSON.stringify(raw)}`);
-    process.exit(2);
-  }
-  return value;
-}
 
 const N = envInt('BENCH_EVENTS', 5000);
 const USERS = Math.min(N, envInt('BENCH_USERS', Math.max(1, Math.ceil(N / 10))));
@@ -89,40 +79,11 @@ const TRACE = process.env.BENCH_TRACE === '1';
 // ---------------------------------------------------------------------------------------------
 // Time bound: one deadline for the whole run; Ctrl-C stops the same way.
 
-const abort = new AbortController();
-const deadlineTimer = setTimeout(
-  () =>
-    abort.abort(
-      new Error(`benchmark aborted: not finished within ${TIMEOUT_MS / 1000} s (BENCH_TIMEOUT_MS)`),
-    ),
-  TIMEOUT_MS,
-);
-process.once('SIGINT', () => abort.abort(new Error('benchmark interrupted (SIGINT)')));
-
-const aborted = new Promise<never>((_, reject) => {
-  abort.signal.addEventListener('abort', () => reject(abort.signal.reason as Error), { once: true });
-});
-aborted.catch(() => undefined);
-
-/** `promise`, or the abort reason if the deadline passes first. */
-function bounded<T>(promise: Promise<T>): Promise<T> {
-  return Promise.race([promise, aborted]);
-}
-
-/** Waits at most `ms` for a cleanup step; cleanup must not hang the process either. */
-async function quietly(what: string, step: () => Promise<unknown>, ms = 10_000): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      step(),
-      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('timed out')), ms))),
-    ]);
-  } catch (error) {
-    console.error(`cleanup: ${what} failed: ${(error as Error).message}`);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const deadline = startDeadline(TIMEOUT_MS);
+const abort = { signal: deadline.signal };
+const bounded = deadline.bounded;
+/** Cleanup steps get 10 s each here. */
+const quietly = (what: string, step: () => Promise<unknown>) => quietlyWithin(what, step, 10_000);
 
 function deferred<T>() {
   let resolve!: (value: T) => void;
@@ -611,7 +572,7 @@ async function main(): Promise<void> {
       for (const prefix of prefixes) await deletePrefix(admin, prefix);
     });
     await quietly('redis quit', () => admin.quit());
-    clearTimeout(deadlineTimer);
+    deadline.clear();
   }
   if (failed) process.exit(1);
 }

@@ -40,6 +40,7 @@
  * prefixes (`{us-bench-sweep-<random>}`) and deletes its keys when done. The whole run is
  * bounded by BENCH_TIMEOUT_MS (default 180 s).
  */
+import { envInt, quietly, startDeadline } from './common.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -60,17 +61,6 @@ import { TEST_REDIS_URL, deletePrefix, uniquePrefix } from '../test/helpers/redi
 // ---------------------------------------------------------------------------------------------
 // Settings
 
-function envInt(name: string, fallback: number, min = 1): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < min) {
-    console.error(`${name} must be a whole number >= ${min}, got ${JSON.stringify(raw)}`);
-    process.exit(2);
-  }
-  return value;
-}
-
 const N = envInt('BENCH_USERS', 100_000, 100);
 const TIMEOUT_MS = envInt('BENCH_TIMEOUT_MS', 180_000);
 const CHUNK = 500;
@@ -85,45 +75,9 @@ const MB = 1024 * 1024;
 // ---------------------------------------------------------------------------------------------
 // Time bound: one deadline for the whole run; Ctrl-C stops the same way.
 
-const abort = new AbortController();
-const deadlineTimer = setTimeout(
-  () =>
-    abort.abort(
-      new Error(`benchmark aborted: not finished within ${TIMEOUT_MS / 1000} s (BENCH_TIMEOUT_MS)`),
-    ),
-  TIMEOUT_MS,
-);
-process.once('SIGINT', () => abort.abort(new Error('benchmark interrupted (SIGINT)')));
-
-/**
- * `promise`, or the abort reason if the deadline passes first. (Not a Promise.race with one
- * promise that never settles: that would keep every result raced against it alive, which shows
- * up in the very heap figures measured here.)
- */
-function bounded<T>(promise: Promise<T>): Promise<T> {
-  const signal = abort.signal;
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}
-
-/** Waits at most `ms` for a cleanup step; cleanup must not hang the process either. */
-async function quietly(what: string, step: () => Promise<unknown>, ms = 30_000): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      step(),
-      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('timed out')), ms))),
-    ]);
-  } catch (error) {
-    console.error(`cleanup: ${what} failed: ${(error as Error).message}`);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const deadline = startDeadline(TIMEOUT_MS);
+const abort = { signal: deadline.signal };
+const bounded = deadline.bounded;
 
 /** A full GC before each row, so that "heap at start" is what is live; none if V8 refuses. */
 const forcedGc: (() => void) | undefined = (() => {
@@ -643,7 +597,7 @@ async function main(): Promise<void> {
       for (const prefix of prefixes) await deletePrefix(admin, prefix);
     });
     await quietly('redis quit', () => Promise.all([admin.quit(), target.quit()]));
-    clearTimeout(deadlineTimer);
+    deadline.clear();
   }
   if (failed) process.exit(1);
 }
