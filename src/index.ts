@@ -46,6 +46,7 @@ export type {
   DeadLetterFilter,
   DeadLetterReason,
   ListOptions,
+  Progress,
 } from './jobs/dead-letter.js';
 export type { SyncStats, TargetStats } from './jobs/stats.js';
 export type { DeliveryOutcome, DeliveryJobResult } from './workers/delivery-worker.js';

@@ -7,6 +7,7 @@ import {
   type DeadLetterFilter,
   type DeadLetterRecord,
   type ListOptions,
+  type Progress,
 } from './jobs/dead-letter.js';
 import { keys, type Keys } from './jobs/names.js';
 import { QueueSet } from './jobs/queues.js';
@@ -274,13 +275,13 @@ export class UserSyncService {
   }
 
   /** Replays dead letters (all, by target, by id); returns the ids replayed. */
-  replayDeadLetters(filter: DeadLetterFilter = {}): Promise<string[]> {
-    return this.deadLetters.replay(filter);
+  replayDeadLetters(filter: DeadLetterFilter = {}, onProgress?: Progress): Promise<string[]> {
+    return this.deadLetters.replay(filter, onProgress);
   }
 
   /** Deletes dead letters (all, by target, by id); returns the ids purged. */
-  purgeDeadLetters(filter: DeadLetterFilter = {}): Promise<string[]> {
-    return this.deadLetters.purge(filter);
+  purgeDeadLetters(filter: DeadLetterFilter = {}, onProgress?: Progress): Promise<string[]> {
+    return this.deadLetters.purge(filter, onProgress);
   }
 
   /**

@@ -69,7 +69,9 @@ export async function runDlqList(options: DlqListOptions): Promise<void> {
 export async function runDlqReplay(options: DlqChangeOptions): Promise<void> {
   const filter = deadLetterFilter(options);
   requireFilterOrAll('replay', filter, options.all);
-  const replayed = await withService(options, (service) => service.replayDeadLetters(filter));
+  const replayed = await withService(options, (service) =>
+    service.replayDeadLetters(filter, progressLine('replayed')),
+  );
   if (options.json) console.log(JSON.stringify({ replayed }, null, 2));
   else console.log(`Replayed ${plural(replayed.length, 'dead letter')}${describe(filter)}.${list(replayed)}`);
 }
@@ -94,7 +96,7 @@ export async function runDlqPurge(options: DlqChangeOptions): Promise<void> {
         throw new UsageError('purge cancelled');
       }
     }
-    return service.purgeDeadLetters(filter);
+    return service.purgeDeadLetters(filter, progressLine('purged'));
   });
   if (options.json) console.log(JSON.stringify({ purged }, null, 2));
   else console.log(`Purged ${plural(purged.length, 'dead letter')}${describe(filter)}.${list(purged)}`);
@@ -116,4 +118,20 @@ async function confirm(question: string): Promise<boolean> {
   } finally {
     rl.close();
   }
+}
+
+/**
+ * Progress of a long replay or purge on stderr: a line rewritten in place on a terminal, a
+ * line every 1,000 records otherwise. Quiet for fewer than 100 records.
+ */
+function progressLine(verb: string): (done: number, total: number) => void {
+  const tty = process.stderr.isTTY === true;
+  return (done, total) => {
+    if (total < 100) return;
+    if (tty) {
+      process.stderr.write(`\r${verb} ${count(done)} of ${count(total)}\x1b[K${done === total ? '\n' : ''}`);
+    } else if (done % 1_000 === 0 || done === total) {
+      process.stderr.write(`${verb} ${count(done)} of ${count(total)}\n`);
+    }
+  };
 }

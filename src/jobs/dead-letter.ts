@@ -57,6 +57,9 @@ export interface DeadLetterFilter {
   since?: Date;
 }
 
+/** Told after each record of a long operation: how many are done, of how many. */
+export type Progress = (done: number, total: number) => void;
+
 export interface ListOptions extends DeadLetterFilter {
   /** Records to skip, newest first. */
   offset?: number;
@@ -153,7 +156,7 @@ export class DeadLetters {
    * set of attempts. The delivery still obeys versions: if the target has since received a
    * newer version, it completes as superseded. Returns the ids replayed.
    */
-  async replay(filter: DeadLetterFilter = {}): Promise<string[]> {
+  async replay(filter: DeadLetterFilter = {}, onProgress?: Progress): Promise<string[]> {
     const replayed: string[] = [];
     const records: DeadLetterRecord[] = [];
     for await (const record of this.all(filter)) records.push(record);
@@ -174,13 +177,14 @@ export class DeadLetters {
       await this.forget(record.id);
       await bumpCounter(this.redis, this.keys, record.service, 'replayed');
       replayed.push(record.id);
+      onProgress?.(replayed.length, records.length);
       this.logger.info('dead letter replayed', { task_id: record.id, target: record.service });
     }
     return replayed;
   }
 
   /** Deletes dead letters and their failed jobs. Returns the ids purged. */
-  async purge(filter: DeadLetterFilter = {}): Promise<string[]> {
+  async purge(filter: DeadLetterFilter = {}, onProgress?: Progress): Promise<string[]> {
     const purged: string[] = [];
     const records: DeadLetterRecord[] = [];
     for await (const record of this.all(filter)) records.push(record);
@@ -189,6 +193,7 @@ export class DeadLetters {
       if (job && (await job.isFailed())) await job.remove();
       await this.forget(record.id);
       purged.push(record.id);
+      onProgress?.(purged.length, records.length);
     }
     if (purged.length) this.logger.info('dead letters purged', { count: purged.length, ...filter });
     return purged;

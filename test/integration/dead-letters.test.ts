@@ -52,13 +52,19 @@ describe('dead-letter queue', () => {
     await waitFor(async () => (await h.service.getStats()).by_target['http-b']!.delivered === 1, {
       what: 'delivered',
     });
-    // by target
-    expect((await h.service.replayDeadLetters({ service: 'http-a' })).sort()).toEqual(
-      [e1, e2, e3].map((e) => `${e.eventId}.http-a`).sort(),
-    );
+    // by target, with progress
+    const progress: Array<[number, number]> = [];
+    expect(
+      (await h.service.replayDeadLetters({ service: 'http-a' }, (d, t) => progress.push([d, t]))).sort(),
+    ).toEqual([e1, e2, e3].map((e) => `${e.eventId}.http-a`).sort());
     await waitFor(async () => (await h.service.getStats()).by_target['http-a']!.delivered === 3, {
       what: 'http-a delivered',
     });
+    expect(progress).toEqual([
+      [1, 3],
+      [2, 3],
+      [3, 3],
+    ]);
     await deadCount(2);
     // purge what is left
     expect(await h.service.purgeDeadLetters({ service: 'http-b' })).toHaveLength(2);
