@@ -19,6 +19,7 @@ import type { UserEventSubscriber } from './subscriber.js';
 import { DeliveryWorker, type DeliveryOutcome } from './workers/delivery-worker.js';
 import type { Executor } from './workers/executor.js';
 import { createHttpExecutor } from './workers/http-executor.js';
+import { canReadState } from './workers/http-state.js';
 import { createRedisExecutor } from './workers/redis-executor.js';
 import { MaintenanceWorker, syncSweepScheduler } from './workers/maintenance-worker.js';
 import { registeredExecutor } from './workers/registry.js';
@@ -312,7 +313,7 @@ export class UserSyncService {
 
   /** The executor that can read a target's state, if any: redis natively, http with `state`, custom with readState. */
   private stateReader(target: TargetConfig): Executor | undefined {
-    if (target.kind === 'http' && target.state === undefined) return undefined;
+    if (target.kind === 'http' && !canReadState(target)) return undefined;
     if (target.kind === 'handler') return undefined;
     try {
       const executor = this.executorFor(target.kind, this.config.targets.indexOf(target));
