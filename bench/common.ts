@@ -1,4 +1,6 @@
-/** What every benchmark shares: settings from the environment, one deadline, bounded cleanup. */
+/** What every benchmark shares: settings from the environment, one deadline, bounded cleanup, local servers. */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 /** A whole-number setting from the environment; a bad value stops the benchmark with a message. */
 export function envInt(name: string, fallback: number, min = 1): number {
@@ -64,4 +66,17 @@ export async function quietly(what: string, step: () => Promise<unknown>, ms = 3
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Listens on 127.0.0.1 and a free port, keeping connections alive; `close` ends them all. */
+export async function serveLocally(server: Server): Promise<{ origin: string; close(): Promise<void> }> {
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }

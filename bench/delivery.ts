@@ -45,10 +45,9 @@
  * client of the process, from the first publish to the last delivery); BENCH_TRACE=1 breaks
  * them down by command and Lua script.
  */
-import { envInt, quietly as quietlyWithin, startDeadline } from './common.js';
+import { envInt, quietly as quietlyWithin, serveLocally, startDeadline } from './common.js';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Queue, Worker, type JobsOptions } from 'bullmq';
 import got from 'got';
@@ -189,16 +188,8 @@ async function startReceiver(): Promise<Receiver> {
       res.end('ok');
     });
   });
-  server.keepAliveTimeout = 60_000;
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const receiver: Receiver = {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhooks/users`,
-    tally: newTally(),
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  const { origin, close } = await serveLocally(server);
+  const receiver: Receiver = { url: `${origin}/webhooks/users`, tally: newTally(), close };
   return receiver;
 }
 

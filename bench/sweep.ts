@@ -40,9 +40,8 @@
  * prefixes (`{us-bench-sweep-<random>}`) and deletes its keys when done. The whole run is
  * bounded by BENCH_TIMEOUT_MS (default 180 s).
  */
-import { envInt, quietly, startDeadline } from './common.js';
+import { envInt, quietly, serveLocally, startDeadline } from './common.js';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -227,17 +226,8 @@ async function startStateServer(): Promise<StateServer> {
       res.end(body);
     });
   });
-  server.keepAliveTimeout = 60_000;
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const state: StateServer = {
-    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    held: new Map(),
-    requests: 0,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  const { origin, close } = await serveLocally(server);
+  const state: StateServer = { origin, held: new Map(), requests: 0, close };
   return state;
 }
 
