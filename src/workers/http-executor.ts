@@ -15,7 +15,6 @@ import { createStateReader } from './http-state.js';
 import { signWebhook } from './signing.js';
 import { USER_AGENT, buildWebhookBody, isReservedHeader } from './wire.js';
 
-
 export interface HttpExecutorOptions {
   /** Longest `Retry-After` honoured, in milliseconds; longer ones are cut to this. Default 3_600_000 (1 hour). */
   retryAfterMaxMs?: number;
