@@ -55,7 +55,7 @@ import { Redis } from 'ioredis';
 import { UserSyncService, createLogger, type UserSnapshot } from '../src/index.js';
 import * as userSyncScripts from '../src/jobs/scripts.js';
 import { newEventId } from '../src/producers/event-id.js';
-import { redactUrl } from '../src/redis.js';
+import { redactUrl } from '../src/redact.js';
 import { TEST_REDIS_URL, deletePrefix, uniquePrefix } from '../test/helpers/redis.js';
 
 // ---------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { toError } from './errors.js';
 import type { Logger } from './logger.js';
-import { DEFAULT_REDIS_URL } from './redis.js';
+import { DEFAULT_REDIS_URL, pingRedis } from './redis.js';
 
 /** Options of {@link ensureRedis}. */
 export interface EnsureRedisOptions {
@@ -51,41 +51,6 @@ const STATE_FILE = 'embedded-redis.json';
 const OUTPUT_LINES = 20;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/**
- * Sends `PING` to a `redis://` URL over a plain socket and resolves true on `+PONG`, false on
- * anything else (refused, timeout, an error reply such as NOAUTH, another protocol). Never throws.
- */
-export function pingRedis(url: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<boolean> {
-  let host: string;
-  let port: number;
-  try {
-    const parsed = new URL(url);
-    if (parsed.protocol !== 'redis:') return Promise.resolve(false);
-    host = parsed.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1';
-    port = parsed.port ? Number(parsed.port) : 6379;
-  } catch {
-    return Promise.resolve(false);
-  }
-  return new Promise<boolean>((resolve) => {
-    let reply = '';
-    const socket = net.connect({ host, port });
-    const done = (ok: boolean) => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(ok);
-    };
-    const timer = setTimeout(() => done(false), timeoutMs);
-    socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (chunk: string) => {
-      reply += chunk;
-      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
-    });
-    socket.on('error', () => done(false));
-    socket.on('close', () => done(false));
-  });
-}
 
 /** A port that was free a moment ago on 127.0.0.1 (listen on port 0, read it, close). */
 export function freePort(): Promise<number> {
@@ -141,9 +106,10 @@ export async function findRedis(options: {
 }): Promise<{ url: string; source: RedisSource } | undefined> {
   if (options.url) return { url: options.url, source: 'config' };
   const probeUrl = options.probeUrl ?? DEFAULT_REDIS_URL;
-  if (await pingRedis(probeUrl)) return { url: probeUrl, source: 'local' };
+  if ((await pingRedis(probeUrl, PROBE_TIMEOUT_MS)).ok) return { url: probeUrl, source: 'local' };
   const state = await readState(options.dataDir);
-  if (state && (await pingRedis(state.url))) return { url: state.url, source: 'embedded' };
+  if (state && (await pingRedis(state.url, PROBE_TIMEOUT_MS)).ok)
+    return { url: state.url, source: 'embedded' };
   return undefined;
 }
 
@@ -293,7 +259,7 @@ async function launch(options: EnsureRedisOptions, port: number): Promise<RedisH
       }
       throw new Error(`${command} exited (${exitedWith}) before answering PING on ${url}${lastOutput()}`);
     }
-    if (await pingRedis(url, 250)) {
+    if ((await pingRedis(url, 250)).ok) {
       ready = true;
       break;
     }

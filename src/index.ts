@@ -1,16 +1,13 @@
 /** user-sync's public API. */
+export { loadConfig, defaultConfigPath, ENV_OVERRIDES, type LoadConfigOptions } from './config/load.js';
+export { parseConfig } from './config/parse.js';
 export {
-  loadConfig,
-  parseConfig,
-  defaultConfigPath,
   DEFAULTS,
-  ENV_OVERRIDES,
   type SyncConfig,
   type SyncConfigInput,
   type TargetConfig,
   type TargetConfigInput,
-  type LoadConfigOptions,
-} from './config.js';
+} from './config/schema.js';
 export {
   UserSyncError,
   ConfigError,
@@ -37,9 +34,9 @@ export {
   type PublishResult,
 } from './producers/publisher.js';
 export { UserSyncIntegration } from './producers/integration.js';
-export { UserEventSubscriber, type EventHandler, type HandledEvent } from './subscriber.js';
-export { registerExecutor, unregisterExecutor } from './workers/registry.js';
-export type { Executor, ExecutionContext, DeliveryResult, TargetVersions } from './workers/executor.js';
+export { UserEventSubscriber, type EventHandler, type HandledEvent } from './executors/handler.js';
+export { registerExecutor, unregisterExecutor } from './executors/registry.js';
+export type { Executor, ExecutionContext, DeliveryResult, TargetVersions } from './executors/executor.js';
 export type { DeliveryTask, DeliveryJobData } from './jobs/delivery-job.js';
 export type {
   DeadLetterRecord,
@@ -51,7 +48,7 @@ export type {
 export type { SyncStats, TargetStats } from './jobs/stats.js';
 export type { DeliveryOutcome, DeliveryJobResult } from './workers/delivery-worker.js';
 export { createLogger, type Logger, type LoggerOptions } from './logger.js';
-export { signWebhook } from './workers/signing.js';
+export { signWebhook } from './executors/http/signing.js';
 export { taskId, deliveryQueueName, DEAD_LETTER_QUEUE, MAINTENANCE_QUEUE } from './jobs/names.js';
 export { createDashboardApp, type DashboardAppOptions } from './dashboard/app.js';
 export { startDashboard, type StartDashboardOptions, type DashboardServer } from './dashboard/server.js';
@@ -67,4 +64,4 @@ export {
   type SweepRun,
   type SweepOptions,
   type TargetSweepFigures,
-} from './workers/sweep.js';
+} from './sweep/run.js';

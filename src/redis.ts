@@ -1,14 +1,16 @@
 import { createHash } from 'node:crypto';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Redis as IORedis, type Redis, type RedisOptions } from 'ioredis';
+import { withDeadline } from './deadline.js';
+import { toError } from './errors.js';
 
-export type { Redis } from 'ioredis';
+export type { Redis };
 
 /** The Redis used when neither the config nor `REDIS_URL` names one. */
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
 /** Connects to a Redis URL with options fit for user-sync's own commands (not BullMQ's blocking ones). */
 export function connectRedis(url: string, options: RedisOptions = {}): Redis {
-  return new Redis(url, { maxRetriesPerRequest: 20, ...options });
+  return new IORedis(url, { maxRetriesPerRequest: 20, ...options });
 }
 
 /**
@@ -19,14 +21,51 @@ export function workerConnection(base: Redis): Redis {
   return base.duplicate({ maxRetriesPerRequest: null });
 }
 
-/** Redacts the password of a redis:// URL, for logs and errors. */
-export function redactUrl(url: string): string {
+/** What a PING found: the server answered, or why it did not. */
+export type PingResult = { ok: true } | { ok: false; error: string };
+
+/**
+ * Sends PING and waits at most `timeoutMs` for PONG. Takes a connection (the readiness check)
+ * or a `redis://` URL (is a Redis there at all?), for which it opens a short-lived connection
+ * that never retries. Never throws; an error reply (NOAUTH, …), a refusal, a timeout or another
+ * protocol come back as `{ ok: false, error }`.
+ */
+export async function pingRedis(target: Redis | string, timeoutMs = 1_000): Promise<PingResult> {
+  let client: Redis;
+  if (typeof target === 'string') {
+    if (!/^rediss?:$/.test(URL.canParse(target) ? new URL(target).protocol : '')) {
+      return { ok: false, error: 'not a redis:// URL' };
+    }
+    client = new IORedis(target, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      enableOfflineQueue: false,
+      connectTimeout: timeoutMs,
+    });
+    client.on('error', () => undefined);
+  } else {
+    client = target;
+  }
+  const ping = (async () => {
+    if (client !== target) await client.connect();
+    await client.ping();
+  })();
   try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(unparseable url)';
+    await withDeadline(ping, {
+      ms: timeoutMs,
+      onTimeout: () => new Error(`Redis did not answer PING within ${timeoutMs} ms`),
+    });
+    return { ok: true };
+  } catch (error) {
+    const message = toError(error).message;
+    return {
+      ok: false,
+      error: /PING within/.test(message) ? message : `Redis did not answer PING: ${message}`,
+    };
+  } finally {
+    ping.catch(() => undefined);
+    if (client !== target) client.disconnect();
   }
 }
 

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { parseConfig, type SyncConfig, type SyncConfigInput, type TargetConfig } from './config.js';
+import { parseConfig } from './config/parse.js';
+import { type SyncConfig, type SyncConfigInput, type TargetConfig } from './config/schema.js';
 import { ConfigError, toError } from './errors.js';
 import {
   DeadLetters,
@@ -15,15 +16,15 @@ import { readStats, type SyncStats } from './jobs/stats.js';
 import { createLogger, type Logger } from './logger.js';
 import { UserEventPublisher, type PublisherOptions } from './producers/publisher.js';
 import { DEFAULT_REDIS_URL, connectRedis, workerConnection, type Redis } from './redis.js';
-import type { UserEventSubscriber } from './subscriber.js';
+import type { UserEventSubscriber } from './executors/handler.js';
 import { DeliveryWorker, type DeliveryOutcome } from './workers/delivery-worker.js';
-import type { Executor } from './workers/executor.js';
-import { createHttpExecutor } from './workers/http-executor.js';
-import { canReadState } from './workers/http-state.js';
-import { createRedisExecutor } from './workers/redis-executor.js';
-import { MaintenanceWorker, syncSweepScheduler } from './workers/maintenance-worker.js';
-import { registeredExecutor } from './workers/registry.js';
-import { readSweepRuns, runSweep, type SweepOptions, type SweepRun } from './workers/sweep.js';
+import type { Executor } from './executors/executor.js';
+import { createHttpExecutor } from './executors/http/executor.js';
+import { canReadState } from './executors/http/state.js';
+import { createRedisExecutor } from './executors/redis/executor.js';
+import { MaintenanceWorker, syncSweepScheduler } from './sweep/maintenance-worker.js';
+import { registeredExecutor } from './executors/registry.js';
+import { readSweepRuns, runSweep, type SweepOptions, type SweepRun } from './sweep/run.js';
 
 /** `getQueueStatus()`: the Go package's figures. */
 export interface QueueStatus {

@@ -1,12 +1,14 @@
 /** What every CLI command shares: options, config loading, the Redis connection, argument parsers. */
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { loadConfig, type SyncConfig } from '../config.js';
+import { loadConfig } from '../config/load.js';
+import { type SyncConfig } from '../config/schema.js';
 import { parseDuration } from '../duration.js';
 import { findRedis } from '../embedded-redis.js';
 import { toError } from '../errors.js';
 import { createLogger, type Logger } from '../logger.js';
-import { DEFAULT_REDIS_URL, connectRedis, redactUrl, type Redis } from '../redis.js';
+import { redactUrl } from '../redact.js';
+import { DEFAULT_REDIS_URL, connectRedis, type Redis } from '../redis.js';
 import { UserSyncService } from '../service.js';
 
 /** Options every command accepts, before or after its name. */

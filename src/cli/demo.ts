@@ -14,7 +14,8 @@ import { ensureRedis, type RedisHandle } from '../embedded-redis.js';
 import { toError } from '../errors.js';
 import type { SyncStats } from '../jobs/stats.js';
 import { createLogger } from '../logger.js';
-import { redactUrl, type Redis } from '../redis.js';
+import { redactUrl } from '../redact.js';
+import type { Redis } from '../redis.js';
 import { UserSyncService } from '../service.js';
 import {
   UsageError,

@@ -1,6 +1,6 @@
 /** The `user-sync` command line: commands, options and help. */
 import { Command, Option } from 'commander';
-import { ENV_OVERRIDES } from '../config.js';
+import { ENV_OVERRIDES } from '../config/load.js';
 import { VERSION } from '../version.js';
 import type { EventType } from '../events.js';
 import { DEFAULT_REDIS_URL } from '../redis.js';

@@ -2,7 +2,7 @@ import type { Queue } from 'bullmq';
 import { DEAD_LETTER_QUEUE } from '../jobs/names.js';
 import { readLatency, type LatencyHistogram, type SyncStats } from '../jobs/stats.js';
 import type { QueueStatus, UserSyncService } from '../service.js';
-import type { SweepRun } from '../workers/sweep.js';
+import type { SweepRun } from '../sweep/run.js';
 import { readOldestWaitingAgeMs, readQueueCounts, type QueueState } from './queue-figures.js';
 
 /** The figures of one queue. */

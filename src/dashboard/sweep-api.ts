@@ -1,6 +1,6 @@
 import type { Request, RequestHandler } from 'express';
 import type { UserSyncService } from '../service.js';
-import type { SweepRun } from '../workers/sweep.js';
+import type { SweepRun } from '../sweep/run.js';
 import { HttpError } from './http-error.js';
 
 /** What GET /api/sweep answers. */

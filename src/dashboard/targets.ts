@@ -1,16 +1,16 @@
-import type { TargetConfig } from '../config.js';
+import type { TargetConfig } from '../config/schema.js';
 import type { TargetStats } from '../jobs/stats.js';
 import type { UserSyncService } from '../service.js';
 import { readLastError, type LastError } from './last-error.js';
 import { readQueueCounts, type QueueState } from './queue-figures.js';
-import { redactTargetUrl } from './redact-url.js';
+import { redactUrl } from '../redact.js';
 import { readSuccessRate, type SuccessRate } from './success-rate.js';
 
 /** A target's configuration as the dashboard shows it: no secret, no header value, no password. */
 export interface TargetSummary {
   service: string;
   kind: string;
-  /** The URL without user info, query or password (see `redactTargetUrl`); null when none. */
+  /** The URL without user info, query or password (see `redactUrl`); null when none. */
   url: string | null;
   method: string;
   enabled: boolean;
@@ -45,7 +45,7 @@ export function summarizeTarget(target: TargetConfig): TargetSummary {
   return {
     service: target.service,
     kind: target.kind,
-    url: redactTargetUrl(target.url),
+    url: target.url === undefined ? null : redactUrl(target.url),
     method: target.method,
     enabled: target.enabled,
     events: target.events ? [...target.events] : null,

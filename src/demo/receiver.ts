@@ -6,7 +6,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { signWebhook } from '../workers/signing.js';
+import { signWebhook } from '../executors/http/signing.js';
 
 /** Options of {@link startReceiver}. */
 export interface ReceiverOptions {

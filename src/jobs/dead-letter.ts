@@ -1,5 +1,5 @@
 import type { Job, JobsOptions } from 'bullmq';
-import type { SyncConfig } from '../config.js';
+import type { SyncConfig } from '../config/schema.js';
 import type { Logger } from '../logger.js';
 import type { Redis } from '../redis.js';
 import { deliveryJobOptions, type QueueSet } from './queues.js';

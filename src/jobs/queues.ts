@@ -1,5 +1,5 @@
 import { FlowProducer, Queue, type JobsOptions } from 'bullmq';
-import type { SyncConfig } from '../config.js';
+import type { SyncConfig } from '../config/schema.js';
 import type { Redis } from '../redis.js';
 import { DEAD_LETTER_QUEUE, MAINTENANCE_QUEUE, deliveryQueueName } from './names.js';
 

@@ -1,4 +1,5 @@
-import type { TargetConfig } from '../config.js';
+import type { TargetConfig } from '../config/schema.js';
+import { targetAccepts } from '../config/targets.js';
 import type { UserEvent } from '../events.js';
 import type { DeliveryJobData } from '../jobs/delivery-job.js';
 import { deliveryQueueName, taskId } from '../jobs/names.js';
@@ -9,11 +10,6 @@ export interface PlannedDelivery {
   jobId: string;
   service: string;
   data: DeliveryJobData;
-}
-
-/** Whether a target takes this event: enabled, and its `events` filter (if any) lists the type. */
-export function targetAccepts(target: TargetConfig, event: Pick<UserEvent, 'type'>): boolean {
-  return target.enabled && (target.events === undefined || target.events.includes(event.type));
 }
 
 /** The deliveries an event fans out to: one per enabled target whose filter matches, in config order. */

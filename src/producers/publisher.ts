@@ -1,4 +1,5 @@
-import { loadConfig, type SyncConfig } from '../config.js';
+import { loadConfig } from '../config/load.js';
+import { type SyncConfig } from '../config/schema.js';
 import { QueueFullError, ValidationError } from '../errors.js';
 import { EventType, type UserEventInput, type UserSnapshot } from '../events.js';
 import { keys, type Keys } from '../jobs/names.js';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { SyncConfig, TargetConfig } from '../config.js';
+import type { SyncConfig, TargetConfig } from '../config/schema.js';
 import { DeliveryError, toError } from '../errors.js';
 import { EventType, isEventType, type UserSnapshot } from '../events.js';
 import { retryDelay } from '../jobs/backoff.js';
@@ -11,7 +11,7 @@ import {
   type LastFailure,
   type DeadLetters,
 } from '../jobs/dead-letter.js';
-import { targetAccepts } from '../producers/fan-out.js';
+import { targetAccepts } from '../config/targets.js';
 import { parseDeliveryJobData, type DeliveryJobData, type DeliveryTask } from '../jobs/delivery-job.js';
 import { deliveryQueueName, taskId, type Keys } from '../jobs/names.js';
 import {
@@ -25,7 +25,7 @@ import { GLOBAL_COUNTER, bumpCounter, latencyBucket, type TargetCounter } from '
 import type { Logger } from '../logger.js';
 import type { Redis } from '../redis.js';
 import { closeWorker } from './close-worker.js';
-import type { DeliveryResult, ExecutionContext, Executor } from './executor.js';
+import type { DeliveryResult, ExecutionContext, Executor } from '../executors/executor.js';
 
 /** How a delivery attempt ended. */
 export type DeliveryOutcome = 'delivered' | 'superseded' | 'retry' | 'dead' | 'released';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { Webhook } from 'standardwebhooks';
-import { pingRedis } from '../../src/embedded-redis.js';
+import { pingRedis } from '../../src/redis.js';
 import { keys } from '../../src/jobs/names.js';
 import { requireBuild, runCli, spawnCli, type CliProcess, type CliResult } from '../helpers/cli.js';
 import { newSecret } from '../helpers/harness.js';
@@ -260,7 +260,7 @@ describe('user-sync CLI', () => {
       running.push(demo);
       const result = await demo.exited(40_000);
       expect(result.code).toBe(0);
-      const local = await pingRedis('redis://127.0.0.1:6379');
+      const local = (await pingRedis('redis://127.0.0.1:6379')).ok;
       expect(result.stdout).toContain(local ? '(already running)' : '(embedded redis-server');
       expect(existsSync(path.join(demoDir, '.redis'))).toBe(!local);
       const published = Number(/Summary: (\d+) events/.exec(result.stdout)?.[1]);

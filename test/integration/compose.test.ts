@@ -4,7 +4,8 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { parse } from 'yaml';
 import { buildProgram } from '../../src/cli/program.js';
-import { loadConfig, type SyncConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/config/load.js';
+import { type SyncConfig } from '../../src/config/schema.js';
 import { ROOT } from '../helpers/cli.js';
 
 /**

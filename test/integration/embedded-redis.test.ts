@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { createLogger } from '../../src/index.js';
-import { ensureRedis, freePort, pingRedis, type RedisHandle } from '../../src/embedded-redis.js';
+import { ensureRedis, freePort, type RedisHandle } from '../../src/embedded-redis.js';
+import { pingRedis } from '../../src/redis.js';
 
 const logger = createLogger({ silent: true });
 const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0;
@@ -83,7 +84,7 @@ describe('ensureRedis', () => {
 
       await handle.stop();
       await handle.stop();
-      expect(await pingRedis(handle.url)).toBe(false);
+      expect((await pingRedis(handle.url)).ok).toBe(false);
       expect(isAlive(pid)).toBe(false);
       expect(await readdir(dataDir)).not.toContain('embedded-redis.json');
 

@@ -3,13 +3,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { Webhook } from 'standardwebhooks';
-import type { TargetConfig } from '../../src/config.js';
+import type { TargetConfig } from '../../src/config/schema.js';
 import { DeliveryError } from '../../src/errors.js';
 import type { DeliveryTask } from '../../src/jobs/delivery-job.js';
 import { createLogger } from '../../src/logger.js';
-import type { ExecutionContext, Executor } from '../../src/workers/executor.js';
-import { createHttpExecutor } from '../../src/workers/http-executor.js';
-import { USER_AGENT, buildWebhookBody } from '../../src/workers/wire.js';
+import type { ExecutionContext, Executor } from '../../src/executors/executor.js';
+import { createHttpExecutor } from '../../src/executors/http/executor.js';
+import { USER_AGENT, buildWebhookBody } from '../../src/executors/http/wire.js';
 
 interface RecordedRequest {
   method: string;

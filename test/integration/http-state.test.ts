@@ -2,12 +2,12 @@ import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { Webhook } from 'standardwebhooks';
-import type { TargetConfig } from '../../src/config.js';
+import type { TargetConfig } from '../../src/config/schema.js';
 import { DeliveryError } from '../../src/errors.js';
 import { createLogger } from '../../src/logger.js';
-import type { ExecutionContext, Executor } from '../../src/workers/executor.js';
-import { createHttpExecutor } from '../../src/workers/http-executor.js';
-import { USER_AGENT } from '../../src/workers/wire.js';
+import type { ExecutionContext, Executor } from '../../src/executors/executor.js';
+import { createHttpExecutor } from '../../src/executors/http/executor.js';
+import { USER_AGENT } from '../../src/executors/http/wire.js';
 import {
   startHttpTarget,
   type HttpTarget,

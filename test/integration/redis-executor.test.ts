@@ -2,13 +2,13 @@ import { jest } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { Redis } from 'ioredis';
-import type { TargetConfig } from '../../src/config.js';
+import type { TargetConfig } from '../../src/config/schema.js';
 import { DeliveryError } from '../../src/errors.js';
 import { EventType } from '../../src/events.js';
 import type { DeliveryTask } from '../../src/jobs/delivery-job.js';
 import { createLogger } from '../../src/logger.js';
-import type { ExecutionContext, Executor } from '../../src/workers/executor.js';
-import { createRedisExecutor, tombstoneKey, userKey } from '../../src/workers/redis-executor.js';
+import type { ExecutionContext, Executor } from '../../src/executors/executor.js';
+import { createRedisExecutor, tombstoneKey, userKey } from '../../src/executors/redis/executor.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379/0';
 const PREFIX = `test-rx-${randomBytes(6).toString('hex')}`;

@@ -2,10 +2,10 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
-import type { SyncConfigInput, TargetConfigInput } from '../../src/config.js';
+import type { SyncConfigInput, TargetConfigInput } from '../../src/config/schema.js';
 import { createLogger } from '../../src/logger.js';
 import { UserSyncService } from '../../src/service.js';
-import { emptyFigures, type TargetSweepFigures } from '../../src/workers/sweep.js';
+import { emptyFigures, type TargetSweepFigures } from '../../src/sweep/run.js';
 import { deletePrefix, testRedis, uniquePrefix, waitFor } from '../helpers/redis.js';
 
 const silent = createLogger({ silent: true });

@@ -3,11 +3,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
-import type { SyncConfigInput } from '../../src/config.js';
+import type { SyncConfigInput } from '../../src/config/schema.js';
 import { createLogger } from '../../src/logger.js';
 import { UserSyncService } from '../../src/service.js';
-import { SWEEP_SCHEDULER_ID } from '../../src/workers/maintenance-worker.js';
-import type { SweepRun } from '../../src/workers/sweep.js';
+import { SWEEP_SCHEDULER_ID } from '../../src/sweep/maintenance-worker.js';
+import type { SweepRun } from '../../src/sweep/run.js';
 import { requireBuild, spawnCli, type CliProcess } from '../helpers/cli.js';
 import { TEST_REDIS_URL, deletePrefix, testRedis, uniquePrefix, waitFor } from '../helpers/redis.js';
 

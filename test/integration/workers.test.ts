@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
-import type { SyncConfigInput } from '../../src/config.js';
+import type { SyncConfigInput } from '../../src/config/schema.js';
 import { createLogger } from '../../src/logger.js';
 import { UserSyncService } from '../../src/service.js';
 import { requireBuild, spawnCli, type CliProcess } from '../helpers/cli.js';

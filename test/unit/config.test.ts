@@ -2,15 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import {
-  DEFAULTS,
-  ENV_OVERRIDES,
-  defaultConfigPath,
-  loadConfig,
-  parseConfig,
-  type SyncConfig,
-  type TargetConfig,
-} from '../../src/config.js';
+import { DEFAULTS, type SyncConfig, type TargetConfig } from '../../src/config/schema.js';
+import { ENV_OVERRIDES, defaultConfigPath, loadConfig } from '../../src/config/load.js';
+import { parseConfig } from '../../src/config/parse.js';
 import { ConfigError, UserSyncError } from '../../src/errors.js';
 
 /** A valid Standard Webhooks secret (24 random bytes, base64). */

@@ -1,7 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
-import type { TargetConfig } from '../../src/config.js';
+import type { TargetConfig } from '../../src/config/schema.js';
 import { EVENT_TYPES, type EventType, type UserEvent } from '../../src/events.js';
-import { planDeliveries, targetAccepts } from '../../src/producers/fan-out.js';
+import { targetAccepts } from '../../src/config/targets.js';
+import { planDeliveries } from '../../src/producers/fan-out.js';
 
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 

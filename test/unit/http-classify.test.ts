@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { classifyRequestError, classifyStatus, parseRetryAfter } from '../../src/workers/http-classify.js';
+import { classifyRequestError, classifyStatus, parseRetryAfter } from '../../src/executors/http/classify.js';
 
 /** The rule, written independently of the implementation. */
 function expectedOutcome(status: number): 'delivered' | 'retry' | 'dead' {

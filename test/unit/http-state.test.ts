@@ -7,7 +7,7 @@ import {
   parseBulkState,
   parseSingleState,
   stateUrl,
-} from '../../src/workers/http-state.js';
+} from '../../src/executors/http/state.js';
 
 describe('stateUrl', () => {
   const template = 'https://crm.example/users/{id}/version';

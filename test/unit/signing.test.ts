@@ -1,7 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import { Webhook } from 'standardwebhooks';
-import { signWebhook, signatureKey } from '../../src/workers/signing.js';
+import { signWebhook, signatureKey } from '../../src/executors/http/signing.js';
 
 const newSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
 const nowSeconds = () => Math.floor(Date.now() / 1000);

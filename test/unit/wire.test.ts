@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
 import type { DeliveryTask } from '../../src/jobs/delivery-job.js';
-import { USER_AGENT, buildWebhookBody } from '../../src/workers/wire.js';
+import { USER_AGENT, buildWebhookBody } from '../../src/executors/http/wire.js';
 
 function sampleTask(overrides: Partial<DeliveryTask> = {}): DeliveryTask {
   return {

@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import type { SyncConfig, TargetConfig } from '../config.js';
+import type { SyncConfig, TargetConfig } from '../config/schema.js';
 import { toError } from '../errors.js';
 import { EventType, isEventType, type UserSnapshot } from '../events.js';
 import type { DeliveryJobData } from '../jobs/delivery-job.js';
 import { taskId, type Keys } from '../jobs/names.js';
 import { deliveryJobOptions, type QueueSet } from '../jobs/queues.js';
 import type { Logger } from '../logger.js';
-import { targetAccepts } from '../producers/fan-out.js';
+import { targetAccepts } from '../config/targets.js';
 import type { Redis } from '../redis.js';
-import type { ExecutionContext, Executor, TargetVersions } from './executor.js';
+import type { ExecutionContext, Executor, TargetVersions } from '../executors/executor.js';
 
 /** How a (user, target) pair compares with the ledger. */
 export type SweepClass = 'in_sync' | 'missing' | 'stale' | 'extra' | 'unreachable' | 'unchecked' | 'filtered';

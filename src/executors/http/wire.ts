@@ -2,8 +2,8 @@
  * The HTTP wire format of a delivery (DESIGN.md, "HTTP delivery"): the JSON body, byte for
  * byte, and the user agent that names user-sync and its version.
  */
-import type { DeliveryTask } from '../jobs/delivery-job.js';
-import { VERSION } from '../version.js';
+import type { DeliveryTask } from '../../jobs/delivery-job.js';
+import { VERSION } from '../../version.js';
 
 /** The `user-agent` of every HTTP delivery, e.g. `user-sync/0.1.0 (+https://github.com/user-sync)`. */
 export const USER_AGENT = `user-sync/${VERSION} (+https://github.com/user-sync)`;
@@ -26,20 +26,4 @@ export function buildWebhookBody(task: DeliveryTask): string {
     timestamp: task.timestamp,
     source: task.source,
   });
-}
-
-/** Headers user-sync sets itself; a target's own headers cannot replace them. */
-const RESERVED_HEADERS: ReadonlySet<string> = new Set([
-  'content-type',
-  'content-length',
-  'transfer-encoding',
-  'host',
-  'user-agent',
-  'idempotency-key',
-]);
-
-/** Whether a target's own header must give way to one user-sync sets (any `webhook-*` too). */
-export function isReservedHeader(name: string): boolean {
-  const lower = name.toLowerCase();
-  return RESERVED_HEADERS.has(lower) || lower.startsWith('webhook-');
 }

@@ -1,10 +1,12 @@
 import { Redis } from 'ioredis';
-import type { TargetConfig } from '../config.js';
-import { ConfigError, DeliveryError, toError } from '../errors.js';
-import { EventType, type UserId } from '../events.js';
-import type { DeliveryTask } from '../jobs/delivery-job.js';
-import { LuaScript, redactUrl } from '../redis.js';
-import type { DeliveryResult, ExecutionContext, Executor, TargetVersions } from './executor.js';
+import type { TargetConfig } from '../../config/schema.js';
+import { ConfigError, DeliveryError, toError } from '../../errors.js';
+import { EventType, type UserId } from '../../events.js';
+import type { DeliveryTask } from '../../jobs/delivery-job.js';
+import { withDeadline } from '../../deadline.js';
+import { redactText, redactUrl } from '../../redact.js';
+import { LuaScript } from '../../redis.js';
+import type { DeliveryResult, ExecutionContext, Executor, TargetVersions } from '../executor.js';
 
 /** Options of {@link createRedisExecutor}. */
 export interface RedisExecutorOptions {
@@ -82,25 +84,6 @@ function defaultConnect(url: string): Redis {
   return new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false });
 }
 
-/** Removes the URL's password from a message, in case a driver ever echoes it. */
-function scrubPassword(message: string, url: string): string {
-  let password = '';
-  try {
-    password = new URL(url).password;
-  } catch {
-    return message;
-  }
-  if (!password) return message;
-  let out = message.split(password).join('***');
-  try {
-    const decoded = decodeURIComponent(password);
-    if (decoded) out = out.split(decoded).join('***');
-  } catch {
-    // a malformed escape: the raw form is already scrubbed
-  }
-  return out;
-}
-
 /** Parses a stored value; the version it holds, or null when it cannot be read. */
 function storedVersion(raw: string | null): number | null {
   if (raw === null) return null;
@@ -115,23 +98,15 @@ function storedVersion(raw: string | null): number | null {
   return typeof version === 'number' && Number.isFinite(version) ? version : null;
 }
 
-/** Rejects when `timeoutMs` passes or `signal` aborts before `promise` settles. */
-async function withDeadline<T>(promise: Promise<T>, timeoutMs: number, signal: AbortSignal): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  let onAbort: (() => void) | undefined;
-  const stop = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => {
-      reject(new DeliveryError(`no answer within ${timeoutMs} ms`, { retryable: true, reason: 'timeout' }));
-    }, timeoutMs);
-    onAbort = () => reject(new DeliveryError('attempt aborted', { retryable: true, reason: 'aborted' }));
-    signal.addEventListener('abort', onAbort, { once: true });
+/** Bounds a target call by the target's timeout and the attempt's signal. */
+function bounded<T>(work: Promise<T>, timeoutMs: number, signal: AbortSignal): Promise<T> {
+  return withDeadline(work, {
+    ms: timeoutMs,
+    signal,
+    onTimeout: () =>
+      new DeliveryError(`no answer within ${timeoutMs} ms`, { retryable: true, reason: 'timeout' }),
+    onAbort: () => new DeliveryError('attempt aborted', { retryable: true, reason: 'aborted' }),
   });
-  try {
-    return await Promise.race([promise, stop]);
-  } finally {
-    clearTimeout(timer);
-    if (onAbort) signal.removeEventListener('abort', onAbort);
-  }
 }
 
 /** How long `close()` waits for a connection to end before dropping it. */
@@ -237,7 +212,7 @@ export function createRedisExecutor(options: RedisExecutorOptions): Executor {
   function redisError(error: unknown, target: TargetConfig, url: string): DeliveryError {
     if (error instanceof DeliveryError) return error;
     const cause = toError(error);
-    const message = scrubPassword(cause.message, url);
+    const message = redactText(cause.message, [url]);
     return new DeliveryError(`redis target "${target.service}" (${redactUrl(url)}): ${message}`, {
       retryable: true,
       reason: 'redis_error',
@@ -272,7 +247,7 @@ export function createRedisExecutor(options: RedisExecutorOptions): Executor {
       ];
       let applied: unknown;
       try {
-        applied = await withDeadline(
+        applied = await bounded(
           COMPARE_AND_WRITE.run(client, [key, tombstoneKey(key)], args),
           target.timeoutMs,
           ctx.signal,
@@ -305,7 +280,7 @@ export function createRedisExecutor(options: RedisExecutorOptions): Executor {
       for (const id of userIds) pipeline.get(userKey(target.keyTemplate, id));
       let replies: [Error | null, unknown][] | null;
       try {
-        replies = await withDeadline(pipeline.exec(), target.timeoutMs, ctx.signal);
+        replies = await bounded(pipeline.exec(), target.timeoutMs, ctx.signal);
       } catch (error) {
         throw redisError(error, target, url);
       }

@@ -18,12 +18,13 @@
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import type { Got, Response } from 'got';
-import type { TargetConfig } from '../config.js';
-import { DeliveryError, toError } from '../errors.js';
-import type { ExecutionContext, TargetVersions } from './executor.js';
-import { classifyRequestError, detachedCause } from './http-classify.js';
+import type { TargetConfig } from '../../config/schema.js';
+import { DeliveryError, toError } from '../../errors.js';
+import type { ExecutionContext, TargetVersions } from '../executor.js';
+import { classifyRequestError, detachedCause } from './classify.js';
 import { signWebhook } from './signing.js';
-import { USER_AGENT, isReservedHeader } from './wire.js';
+import { isReservedHeader } from '../../config/headers.js';
+import { USER_AGENT } from './wire.js';
 
 /** The `state` setting of a target, as validated by the config. */
 export type TargetStateConfig = NonNullable<TargetConfig['state']>;
@@ -190,9 +191,7 @@ async function forEachLimited<T>(
 function stateHeaders(target: TargetConfig, body: string, timestampSeconds: number, post: boolean) {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(target.headers)) {
-    const lower = name.toLowerCase();
-    // A state request also sets its own `accept`.
-    if (lower !== 'accept' && !isReservedHeader(lower)) headers[lower] = value;
+    if (!isReservedHeader(name)) headers[name.toLowerCase()] = value;
   }
   headers['user-agent'] = USER_AGENT;
   headers.accept = 'application/json';

@@ -1,4 +1,4 @@
-import type { TargetConfig } from '../config.js';
+import type { TargetConfig } from '../config/schema.js';
 import type { DeliveryTask } from '../jobs/delivery-job.js';
 import type { Logger } from '../logger.js';
 

@@ -1,4 +1,4 @@
-import { BUILTIN_KINDS } from '../config.js';
+import { BUILTIN_KINDS } from '../config/schema.js';
 import type { Executor } from './executor.js';
 
 const registered = new Map<string, Executor>();

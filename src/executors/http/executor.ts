@@ -6,14 +6,15 @@
 import http from 'node:http';
 import https from 'node:https';
 import got, { type Response } from 'got';
-import type { TargetConfig } from '../config.js';
-import { DeliveryError, toError } from '../errors.js';
-import type { DeliveryTask } from '../jobs/delivery-job.js';
-import type { DeliveryResult, ExecutionContext, Executor } from './executor.js';
-import { classifyRequestError, classifyStatus, detachedCause, parseRetryAfter } from './http-classify.js';
-import { createStateReader } from './http-state.js';
+import type { TargetConfig } from '../../config/schema.js';
+import { DeliveryError, toError } from '../../errors.js';
+import type { DeliveryTask } from '../../jobs/delivery-job.js';
+import type { DeliveryResult, ExecutionContext, Executor } from '../executor.js';
+import { classifyRequestError, classifyStatus, detachedCause, parseRetryAfter } from './classify.js';
+import { createStateReader } from './state.js';
 import { signWebhook } from './signing.js';
-import { USER_AGENT, buildWebhookBody, isReservedHeader } from './wire.js';
+import { isReservedHeader } from '../../config/headers.js';
+import { USER_AGENT, buildWebhookBody } from './wire.js';
 
 export interface HttpExecutorOptions {
   /** Longest `Retry-After` honoured, in milliseconds; longer ones are cut to this. Default 3_600_000 (1 hour). */

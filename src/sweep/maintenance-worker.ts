@@ -1,12 +1,12 @@
 import { Worker, type Job } from 'bullmq';
-import type { SyncConfig } from '../config.js';
+import type { SyncConfig } from '../config/schema.js';
 import { toError } from '../errors.js';
 import { MAINTENANCE_QUEUE, type Keys } from '../jobs/names.js';
 import type { QueueSet } from '../jobs/queues.js';
 import type { Logger } from '../logger.js';
 import type { Redis } from '../redis.js';
-import { closeWorker } from './close-worker.js';
-import type { SweepOptions, SweepRun } from './sweep.js';
+import { closeWorker } from '../workers/close-worker.js';
+import type { SweepOptions, SweepRun } from './run.js';
 
 /** The job scheduler of the consistency sweep, and the name of its jobs. */
 export const SWEEP_SCHEDULER_ID = 'consistency-sweep';

@@ -1,7 +1,7 @@
-import type { TargetConfig } from './config.js';
-import type { EventType, UserEvent } from './events.js';
-import type { DeliveryTask } from './jobs/delivery-job.js';
-import type { DeliveryResult, ExecutionContext, Executor } from './workers/executor.js';
+import type { TargetConfig } from '../config/schema.js';
+import type { EventType, UserEvent } from '../events.js';
+import type { DeliveryTask } from '../jobs/delivery-job.js';
+import type { DeliveryResult, ExecutionContext, Executor } from './executor.js';
 
 /** What a handler receives: the event, plus the delivery it came in. */
 export interface HandledEvent extends UserEvent {

@@ -3,7 +3,7 @@
  * a `Retry-After` asks to wait, and what kind of failure a request error is.
  */
 import { RequestError } from 'got';
-import { toError } from '../errors.js';
+import { toError } from '../../errors.js';
 
 /** What a response status means for a delivery. */
 export type StatusOutcome = 'delivered' | 'retry' | 'dead';

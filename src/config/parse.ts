@@ -1,0 +1,150 @@
+/**
+ * Validating a configuration object: the schema (`schema.ts`) field by field, then the rules
+ * that span fields — a target's kind from its URL, the URL its kind needs, secrets resolved
+ * from the environment, state reads only for http targets, headers user-sync owns, unique
+ * services. Every error names the field.
+ */
+import { ConfigError } from '../errors.js';
+import { isReservedHeader } from './headers.js';
+import {
+  DEFAULTS,
+  configSchema,
+  type ParsedConfig,
+  type ParsedTarget,
+  type SyncConfig,
+  type TargetConfig,
+} from './schema.js';
+
+function formatPath(segments: readonly PropertyKey[]): string {
+  let out = '';
+  for (const segment of segments) {
+    if (typeof segment === 'number') out += `[${segment}]`;
+    else out += out ? `.${String(segment)}` : String(segment);
+  }
+  return out || '(root)';
+}
+
+function inferKind(target: ParsedTarget, index: number): string {
+  if (target.kind) return target.kind;
+  const url = target.url ?? '';
+  if (/^rediss?:\/\//i.test(url)) return 'redis';
+  if (/^https?:\/\//i.test(url)) return 'http';
+  throw new ConfigError(
+    `targets[${index}].kind`,
+    'is required when url is not an http(s):// or redis:// URL (http, redis, handler or a registered kind)',
+  );
+}
+
+function resolveSecret(value: string, field: string, env: NodeJS.ProcessEnv): string {
+  let resolved = value;
+  if (value.startsWith('env:')) {
+    const name = value.slice(4);
+    const fromEnv = env[name];
+    if (!fromEnv) throw new ConfigError(field, `environment variable ${name} is not set`);
+    resolved = fromEnv;
+  }
+  if (!resolved.startsWith('whsec_'))
+    throw new ConfigError(field, 'must start with "whsec_" (Standard Webhooks)');
+  const key = resolved.slice(6);
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(key) || Buffer.from(key, 'base64').length < 16) {
+    throw new ConfigError(field, 'must be "whsec_" followed by base64 of at least 16 bytes');
+  }
+  return resolved;
+}
+
+function finishTarget(target: ParsedTarget, index: number, config: ParsedConfig, env: NodeJS.ProcessEnv) {
+  const kind = inferKind(target, index);
+  const field = (name: string) => `targets[${index}].${name}`;
+  if (kind === 'http' || kind === 'redis') {
+    if (!target.url) throw new ConfigError(field('url'), `is required for a ${kind} target`);
+    let url: URL;
+    try {
+      url = new URL(target.url);
+    } catch {
+      throw new ConfigError(field('url'), `is not a valid URL: ${JSON.stringify(target.url)}`);
+    }
+    const protocols = kind === 'http' ? ['http:', 'https:'] : ['redis:', 'rediss:'];
+    if (!protocols.includes(url.protocol)) {
+      throw new ConfigError(field('url'), `must use ${protocols.join(' or ')} for a ${kind} target`);
+    }
+  }
+  if (target.state !== undefined) {
+    if (kind !== 'http')
+      throw new ConfigError(field('state'), `is for http targets; a ${kind} target cannot use it`);
+    for (const key of ['url', 'bulkUrl'] as const) {
+      const value = target.state[key];
+      if (value === undefined) continue;
+      let parsed: URL | undefined;
+      try {
+        parsed = new URL(value.replaceAll('{id}', 'id'));
+      } catch {
+        parsed = undefined;
+      }
+      if (!parsed || !['http:', 'https:'].includes(parsed.protocol)) {
+        throw new ConfigError(field(`state.${key}`), 'must be an http:// or https:// URL');
+      }
+    }
+  }
+  for (const name of Object.keys(target.headers)) {
+    if (isReservedHeader(name)) {
+      throw new ConfigError(field(`headers.${name}`), 'is set by user-sync and cannot be overridden');
+    }
+  }
+  const result: TargetConfig = {
+    ...target,
+    kind,
+    secrets: target.secrets.map((s, i) => resolveSecret(s, field(`secrets[${i}]`), env)),
+    timeoutMs: target.timeoutMs ?? config.timeout,
+    coalesce: target.coalesce ?? (kind === 'http' || kind === 'redis'),
+    keyTemplate: target.keyTemplate ?? DEFAULTS.keyTemplate,
+  };
+  return result;
+}
+
+/**
+ * Validates a configuration object (from a file, or built in code) and fills in defaults.
+ * Throws a ConfigError naming the first bad field and the reason.
+ */
+export function parseConfig(
+  input: unknown,
+  options: { env?: NodeJS.ProcessEnv; source?: string } = {},
+): SyncConfig {
+  const env = options.env ?? process.env;
+  const parsed = configSchema.safeParse(input ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    if (!issue) throw new ConfigError('(root)', 'is invalid', options.source);
+    let reason = issue.message;
+    if (issue.code === 'unrecognized_keys') {
+      const keys = (issue as { keys?: string[] }).keys ?? [];
+      const at = formatPath(issue.path);
+      throw new ConfigError(
+        at === '(root)' ? keys.join(', ') : `${at}.${keys.join(', ')}`,
+        'is not a known field',
+        options.source,
+      );
+    }
+    if (issue.code === 'invalid_type' && /received undefined/.test(reason)) reason = 'is required';
+    throw new ConfigError(formatPath(issue.path), reason, options.source);
+  }
+  const config = parsed.data;
+  try {
+    const targets = config.targets.map((t, i) => finishTarget(t, i, config, env));
+    const seen = new Map<string, number>();
+    targets.forEach((t, i) => {
+      const earlier = seen.get(t.service);
+      if (earlier !== undefined) {
+        throw new ConfigError(
+          `targets[${i}].service`,
+          `"${t.service}" is already used by targets[${earlier}]`,
+        );
+      }
+      seen.set(t.service, i);
+    });
+    return { ...config, targets };
+  } catch (error) {
+    if (error instanceof ConfigError && options.source)
+      throw new ConfigError(error.field, error.reason, options.source);
+    throw error;
+  }
+}
