@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DEFAULTS, type SyncConfig, type TargetConfig } from '../../src/config/schema.js';
 import { ENV_OVERRIDES, defaultConfigPath, loadConfig } from '../../src/config/load.js';
+import { RESERVED_HEADERS } from '../../src/config/headers.js';
 import { parseConfig } from '../../src/config/parse.js';
 import { ConfigError, UserSyncError } from '../../src/errors.js';
 
@@ -691,10 +692,23 @@ describe('parseConfig: headers', () => {
     'Idempotency-Key',
     'host',
     'Host',
+    // Set by user-sync on every request: once accepted here and then silently dropped.
+    'user-agent',
+    'User-Agent',
+    'transfer-encoding',
+    'accept',
   ])('refuses the reserved header %s, naming it', (name) => {
     const error = parseError({ targets: [HTTP, { ...REDIS, headers: { 'x-ok': '1', [name]: 'v' } }] });
     expect(error.field).toBe(`targets[1].headers.${name}`);
     expect(error.reason).toBe('is set by user-sync and cannot be overridden');
+  });
+
+  it('refuses exactly the headers the HTTP executor would not send (one list)', () => {
+    for (const name of RESERVED_HEADERS) {
+      expect(parseError({ targets: [{ ...HTTP, headers: { [name]: 'v' } }] }).field).toBe(
+        `targets[0].headers.${name}`,
+      );
+    }
   });
 
   it.each(['authorization', 'x-api-key', 'x-webhook-id', 'hostname', 'content-type-x', 'x-host'])(
