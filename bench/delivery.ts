@@ -53,7 +53,7 @@ import { Queue, Worker, type JobsOptions } from 'bullmq';
 import got from 'got';
 import { Redis } from 'ioredis';
 import { UserSyncService, createLogger, type UserSnapshot } from '../src/index.js';
-import * as userSyncScripts from '../src/jobs/scripts.js';
+import { SCRIPT_NAMES } from '../src/jobs/scripts.js';
 import { newEventId } from '../src/producers/event-id.js';
 import { redactUrl } from '../src/redact.js';
 import { TEST_REDIS_URL, deletePrefix, uniquePrefix } from '../test/helpers/redis.js';
@@ -111,9 +111,7 @@ function newRedisTally(): RedisTally {
 }
 
 let redisTally = newRedisTally();
-const scriptNames = new Map<string, string>(
-  Object.entries(userSyncScripts).map(([name, script]) => [script.sha, name]),
-);
+const scriptNames = new Map<string, string>(SCRIPT_NAMES);
 const pipelinesSeen = new WeakSet<object>();
 
 function scriptName(client: unknown, sha: string): string {

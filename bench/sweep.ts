@@ -343,7 +343,7 @@ async function runUserSync(
   const { limit } = mode;
   const service = sweepService(data, target, limit ?? data.n + CHUNK);
   try {
-    await bounded(service.redis.del(data.keys.sweepCursor));
+    await bounded(service.deployment.redis.del(data.keys.sweepCursor));
     const probe = memoryProbe(data.n, mode.live);
     const started = performance.now();
     const run = await bounded(

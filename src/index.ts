@@ -26,7 +26,8 @@ export {
   type UserEvent,
   type UserEventInput,
 } from './events.js';
-export { UserSyncService, type QueueStatus, type UserSyncServiceOptions } from './service.js';
+export { UserSyncService, type UserSyncServiceOptions } from './service.js';
+export { Deployment, type DeploymentOptions, type QueueStatus } from './deployment.js';
 export {
   UserEventPublisher,
   type PublisherOptions,

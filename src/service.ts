@@ -1,45 +1,20 @@
-import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
-import { parseConfig } from './config/parse.js';
-import { type SyncConfig, type SyncConfigInput, type TargetConfig } from './config/schema.js';
-import { ConfigError, toError } from './errors.js';
-import {
-  DeadLetters,
-  type DeadLetterFilter,
-  type DeadLetterRecord,
-  type ListOptions,
-  type Progress,
-} from './jobs/dead-letter.js';
-import { keys, type Keys } from './jobs/names.js';
-import { QueueSet } from './jobs/queues.js';
-import { readStats, type SyncStats } from './jobs/stats.js';
-import { createLogger, type Logger } from './logger.js';
-import { UserEventPublisher, type PublisherOptions } from './producers/publisher.js';
-import { DEFAULT_REDIS_URL, connectRedis, workerConnection, type Redis } from './redis.js';
-import type { UserEventSubscriber } from './executors/handler.js';
-import { DeliveryWorker, type DeliveryOutcome } from './workers/delivery-worker.js';
+import type { SyncConfig, SyncConfigInput } from './config/schema.js';
+import { enabledTargets } from './config/targets.js';
+import { Deployment, type QueueStatus } from './deployment.js';
+import { toError } from './errors.js';
 import type { Executor } from './executors/executor.js';
-import { createHttpExecutor } from './executors/http/executor.js';
-import { canReadState } from './executors/http/state.js';
-import { createRedisExecutor } from './executors/redis/executor.js';
+import type { UserEventSubscriber } from './executors/handler.js';
+import type { DeadLetterFilter, DeadLetterRecord, ListOptions, Progress } from './jobs/dead-letter.js';
+import type { SyncStats } from './jobs/stats.js';
+import type { Logger } from './logger.js';
+import type { PublisherOptions, UserEventPublisher } from './producers/publisher.js';
+import { workerConnection, type Redis } from './redis.js';
 import { MaintenanceWorker, syncSweepScheduler } from './sweep/maintenance-worker.js';
-import { registeredExecutor } from './executors/registry.js';
-import { readSweepRuns, runSweep, type SweepOptions, type SweepRun } from './sweep/run.js';
+import type { SweepOptions, SweepRun } from './sweep/run.js';
+import { DeliveryWorker, type DeliveryOutcome } from './workers/delivery-worker.js';
+import { Heartbeat, thisProcess } from './workers/heartbeat.js';
 
-/** `getQueueStatus()`: the Go package's figures. */
-export interface QueueStatus {
-  /** Unfinished deliveries across every target queue. */
-  queue_length: number;
-  /** `queueSize`: the backlog cap per target queue. */
-  queue_cap: number;
-  /** Delivery concurrency of every live worker process (sum of their `workers`). */
-  workers: number;
-  /** Live worker processes. */
-  processes: number;
-  /** Whether this process's workers are running. */
-  is_running: boolean;
-  enabled: boolean;
-}
+export type { QueueStatus } from './deployment.js';
 
 export interface UserSyncServiceOptions {
   logger?: Logger;
@@ -54,13 +29,23 @@ export interface UserSyncServiceOptions {
   now?: () => number;
 }
 
-const HEARTBEAT_MS = 5_000;
-const HEARTBEAT_TTL_MS = 15_000;
+/** How often dead letters of jobs BullMQ failed by itself are looked for. */
 const RECONCILE_MS = 5 * 60_000;
 
+/** What a running service has open, so that stop() — or a start() that failed — closes it all. */
+interface Running {
+  workerRedis: Redis;
+  workers: DeliveryWorker[];
+  maintenance: MaintenanceWorker | undefined;
+  heartbeat: Heartbeat | undefined;
+  reconciler: NodeJS.Timeout | undefined;
+  signalHandler: (() => void) | undefined;
+}
+
 /**
- * Runs the delivery workers of every enabled target in this process, and answers for the
- * whole deployment: stats, queue status and dead letters are read from Redis, so any process
+ * Runs the delivery workers of every enabled target in this process (and the maintenance
+ * worker of the sweep), and answers for the whole deployment by delegating to its
+ * {@link Deployment}: stats, queue status and dead letters are read from Redis, so any process
  * reports the same figures.
  *
  * ```ts
@@ -69,49 +54,34 @@ const RECONCILE_MS = 5 * 60_000;
  * ```
  */
 export class UserSyncService {
-  readonly config: SyncConfig;
-  readonly redis: Redis;
-  readonly keys: Keys;
-  readonly queues: QueueSet;
-  readonly deadLetters: DeadLetters;
-  readonly logger: Logger;
-  private readonly ownsRedis: boolean;
-  private readonly executors = new Map<string, Executor>();
-  private workers: DeliveryWorker[] = [];
-  private readonly builtins = new Map<string, Executor>();
-  private workerRedis: Redis | undefined;
-  private maintenance: MaintenanceWorker | undefined;
-  private heartbeat: NodeJS.Timeout | undefined;
-  private reconciler: NodeJS.Timeout | undefined;
-  private readonly memberId = `${hostname()}|${process.pid}|${randomUUID()}`;
-  private running = false;
+  /** The deployment this service runs workers for: config, connection, queues, reads. */
+  readonly deployment: Deployment;
+  private running: Running | undefined;
   private stopping: Promise<void> | undefined;
-  private signalHandler: (() => void) | undefined;
 
   constructor(
     config: SyncConfig | SyncConfigInput,
     redis?: Redis | string,
     private readonly options: UserSyncServiceOptions = {},
   ) {
-    this.config = parseConfig(config);
-    this.ownsRedis = typeof redis !== 'object';
-    this.redis =
-      typeof redis === 'object'
-        ? redis
-        : connectRedis(redis ?? this.config.redisUrl ?? process.env.REDIS_URL ?? DEFAULT_REDIS_URL);
-    this.keys = keys(this.config.prefix);
-    this.logger = (options.logger ?? createLogger()).child({ component: 'user-sync' });
-    this.queues = new QueueSet(this.redis, this.config.prefix, (error) =>
-      this.logger.warn('redis connection error', { error: error.message }),
-    );
-    this.deadLetters = new DeadLetters(this.queues, this.redis, this.keys, this.config, this.logger);
-    for (const [kind, executor] of Object.entries(options.executors ?? {}))
-      this.executors.set(kind, executor);
+    this.deployment = new Deployment(config, redis, options);
+  }
+
+  get config(): SyncConfig {
+    return this.deployment.config;
+  }
+
+  get logger(): Logger {
+    return this.deployment.logger;
+  }
+
+  get isRunning(): boolean {
+    return this.running !== undefined;
   }
 
   /** Registers an executor for a custom kind, for this service. Call before start(). */
   registerExecutor(kind: string, executor: Executor): this {
-    this.executors.set(kind, executor);
+    this.deployment.executors.register(kind, executor);
     return this;
   }
 
@@ -120,84 +90,38 @@ export class UserSyncService {
     source: string,
     options: Omit<PublisherOptions, 'config' | 'queues'> = {},
   ): UserEventPublisher {
-    return new UserEventPublisher(this.redis, source, {
-      logger: this.options.logger ?? this.logger,
-      ...options,
-      config: this.config,
-      queues: this.queues,
-    });
+    return this.deployment.createPublisher(source, options);
   }
 
-  get isRunning(): boolean {
-    return this.running;
-  }
-
-  /** Starts a delivery worker per enabled target. Resolves when every worker is connected. */
+  /**
+   * Starts a delivery worker per enabled target (and, with `consistencyCheck`, the maintenance
+   * worker). Resolves when every worker is connected. A start that fails half way closes all it
+   * opened and rejects: no worker is left taking jobs.
+   */
   async start(): Promise<void> {
     if (this.running) return;
     if (this.stopping) await this.stopping;
-    if (!this.config.enabled) {
-      this.logger.warn('user-sync is disabled (enabled: false): no workers started');
+    const { config, logger, executors } = this.deployment;
+    if (!config.enabled) {
+      logger.warn('user-sync is disabled (enabled: false): no workers started');
       return;
     }
-    const targets = this.config.targets.filter((t) => t.enabled);
-    let executors: Executor[];
+    const targets = enabledTargets(config);
+    let run: Running | undefined;
     try {
-      executors = targets.map((target) => this.executorFor(target.kind, this.config.targets.indexOf(target)));
+      const chosen = targets.map((target) => executors.forTarget(target));
+      run = this.openWorkers(targets.map((target, i) => ({ target, executor: chosen[i] as Executor })));
+      await this.startWorkers(
+        run,
+        targets.map((t) => t.service),
+      );
     } catch (error) {
-      await this.closeBuiltins();
+      if (run) await this.closeRunning(run);
+      await executors.close();
       throw error;
     }
-    this.workerRedis = workerConnection(this.redis);
-    this.workers = targets.map(
-      (target, i) =>
-        new DeliveryWorker({
-          target,
-          config: this.config,
-          executor: executors[i] as Executor,
-          workerConnection: this.workerRedis as Redis,
-          redis: this.redis,
-          keys: this.keys,
-          deadLetters: this.deadLetters,
-          logger: this.logger,
-          ...(this.options.onOutcome ? { onOutcome: this.options.onOutcome } : {}),
-          ...(this.options.now ? { now: this.options.now } : {}),
-        }),
-    );
-    for (const worker of this.workers) worker.start();
-    await syncSweepScheduler(this.queues, this.redis, this.keys, this.config, this.logger);
-    if (this.config.consistencyCheck) {
-      this.maintenance = new MaintenanceWorker({
-        connection: this.workerRedis,
-        redis: this.redis,
-        keys: this.keys,
-        config: this.config,
-        logger: this.logger,
-        sweep: (options) => this.runSweep(options),
-      });
-      this.maintenance.start();
-    }
-    await Promise.all(this.workers.map((w) => w.worker.waitUntilReady()));
-    this.running = true;
-    if (targets.length > 0) await this.redis.sadd(this.keys.targets, ...targets.map((t) => t.service));
-    await this.beat();
-    this.heartbeat = setInterval(() => void this.beat(), HEARTBEAT_MS);
-    this.heartbeat.unref();
-    void this.reconcile();
-    this.reconciler = setInterval(() => void this.reconcile(), RECONCILE_MS);
-    this.reconciler.unref();
-    if (this.options.handleSignals) {
-      this.signalHandler = () => {
-        this.logger.info('signal received: stopping');
-        void this.stop();
-      };
-      process.once('SIGTERM', this.signalHandler);
-      process.once('SIGINT', this.signalHandler);
-    }
-    this.logger.info('user-sync started', {
-      targets: targets.map((t) => t.service),
-      concurrency: this.config.workers,
-    });
+    this.running = run;
+    logger.info('user-sync started', { targets: targets.map((t) => t.service), concurrency: config.workers });
   }
 
   /**
@@ -206,27 +130,13 @@ export class UserSyncService {
    */
   async stop(): Promise<void> {
     if (this.stopping) return this.stopping;
-    if (!this.running) return;
+    const run = this.running;
+    if (!run) return;
     this.stopping = (async () => {
-      clearInterval(this.heartbeat);
-      clearInterval(this.reconciler);
-      if (this.signalHandler) {
-        process.off('SIGTERM', this.signalHandler);
-        process.off('SIGINT', this.signalHandler);
-        this.signalHandler = undefined;
-      }
-      await Promise.all([
-        ...this.workers.map((w) => w.close(this.config.shutdownTimeout)),
-        this.maintenance?.close(this.config.shutdownTimeout),
-      ]);
-      this.workers = [];
-      this.maintenance = undefined;
-      await this.closeBuiltins();
-      await this.redis.zrem(this.keys.workers, this.member()).catch(() => undefined);
-      await this.workerRedis?.quit().catch(() => undefined);
-      this.workerRedis = undefined;
-      this.running = false;
-      this.logger.info('user-sync stopped');
+      await this.closeRunning(run);
+      await this.deployment.executors.close();
+      this.running = undefined;
+      this.deployment.logger.info('user-sync stopped');
     })();
     try {
       await this.stopping;
@@ -238,161 +148,129 @@ export class UserSyncService {
   /** stop(), then closes the queues and the Redis connection if this service opened it. */
   async close(): Promise<void> {
     await this.stop();
-    // A service that never started may still have opened executors (to read target state).
-    await this.closeBuiltins();
-    await this.queues.close();
-    if (this.ownsRedis) await this.redis.quit().catch(() => undefined);
+    await this.deployment.close();
   }
 
   /** Counters since the deployment began, the same from every process. */
-  async getStats(): Promise<SyncStats> {
-    // This config's targets, and any other target a worker of this deployment ran (a
-    // dashboard or CLI with a partial config still shows every target's figures).
-    const known = await this.redis.smembers(this.keys.targets);
-    const services = [...new Set([...this.config.targets.map((t) => t.service), ...known.sort()])];
-    return readStats(this.redis, this.keys, services);
+  getStats(): Promise<SyncStats> {
+    return this.deployment.getStats();
   }
 
   /** Backlog, cap and live workers across every process. */
   async getQueueStatus(): Promise<QueueStatus> {
-    const services = this.config.targets.filter((t) => t.enabled).map((t) => t.service);
-    const now = Date.now();
-    const [backlogs, members] = await Promise.all([
-      Promise.all(services.map((s) => this.queues.backlog(s))),
-      this.redis.zrangebyscore(this.keys.workers, now, '+inf'),
-    ]);
-    return {
-      queue_length: backlogs.reduce((a, b) => a + b, 0),
-      queue_cap: this.config.queueSize,
-      workers: members.reduce((sum, m) => sum + (Number(m.split('|')[3]) || 0), 0),
-      processes: members.length,
-      is_running: this.running,
-      enabled: this.config.enabled,
-    };
+    return { ...(await this.deployment.getQueueStatus()), is_running: this.isRunning };
   }
 
   /** Dead letters, newest first. */
   listDeadLetters(options: ListOptions = {}): Promise<{ total: number; records: DeadLetterRecord[] }> {
-    return this.deadLetters.list(options);
+    return this.deployment.listDeadLetters(options);
   }
 
   /** Replays dead letters (all, by target, by id); returns the ids replayed. */
   replayDeadLetters(filter: DeadLetterFilter = {}, onProgress?: Progress): Promise<string[]> {
-    return this.deadLetters.replay(filter, onProgress);
+    return this.deployment.replayDeadLetters(filter, onProgress);
   }
 
   /** Deletes dead letters (all, by target, by id); returns the ids purged. */
   purgeDeadLetters(filter: DeadLetterFilter = {}, onProgress?: Progress): Promise<string[]> {
-    return this.deadLetters.purge(filter, onProgress);
+    return this.deployment.purgeDeadLetters(filter, onProgress);
   }
 
-  /**
-   * Runs one consistency sweep now (see `consistencyCheck`): compares every target that can
-   * report state with the ledger, from the persisted cursor, within the per-run budget, and with
-   * `autoRepair` enqueues repairs. Resolves to the run's figures, or undefined when another
-   * sweep is running.
-   */
+  /** Runs one consistency sweep now; see {@link Deployment.runSweep}. */
   runSweep(options: SweepOptions = {}): Promise<SweepRun | undefined> {
-    return runSweep(
-      {
-        redis: this.redis,
-        keys: this.keys,
-        config: this.config,
-        queues: this.queues,
-        logger: this.logger,
-        stateReader: (target) => this.stateReader(target),
-        ...(this.options.now ? { now: this.options.now } : {}),
-      },
-      options,
-    );
+    return this.deployment.runSweep(options);
   }
 
   /** The figures of the last sweeps, newest first. */
   getSweepRuns(limit = 20): Promise<SweepRun[]> {
-    return readSweepRuns(this.redis, this.keys, limit);
+    return this.deployment.getSweepRuns(limit);
   }
 
-  /** The executor that can read a target's state, if any: redis natively, http with `state`, custom with readState. */
-  private stateReader(target: TargetConfig): Executor | undefined {
-    if (target.kind === 'http' && !canReadState(target)) return undefined;
-    if (target.kind === 'handler') return undefined;
-    try {
-      const executor = this.executorFor(target.kind, this.config.targets.indexOf(target));
-      return executor.readState ? executor : undefined;
-    } catch {
-      return undefined;
+  /** Creates (does not start) the workers of this process on a connection of their own. */
+  private openWorkers(chosen: Array<{ target: SyncConfig['targets'][number]; executor: Executor }>): Running {
+    const d = this.deployment;
+    const workerRedis = workerConnection(d.redis);
+    const workers = chosen.map(
+      ({ target, executor }) =>
+        new DeliveryWorker({
+          target,
+          config: d.config,
+          executor,
+          workerConnection: workerRedis,
+          redis: d.redis,
+          keys: d.keys,
+          deadLetters: d.deadLetters,
+          logger: d.logger,
+          ...(this.options.onOutcome ? { onOutcome: this.options.onOutcome } : {}),
+          ...(this.options.now ? { now: this.options.now } : {}),
+        }),
+    );
+    const maintenance = d.config.consistencyCheck
+      ? new MaintenanceWorker({
+          connection: workerRedis,
+          redis: d.redis,
+          keys: d.keys,
+          config: d.config,
+          logger: d.logger,
+          sweep: (options) => d.runSweep(options),
+        })
+      : undefined;
+    return {
+      workerRedis,
+      workers,
+      maintenance,
+      heartbeat: undefined,
+      reconciler: undefined,
+      signalHandler: undefined,
+    };
+  }
+
+  /** Starts the workers, the sweep's scheduler, the heartbeat and the reconciler. */
+  private async startWorkers(run: Running, services: string[]): Promise<void> {
+    const d = this.deployment;
+    for (const worker of run.workers) worker.start();
+    run.maintenance?.start();
+    await syncSweepScheduler(d.queues, d.redis, d.keys, d.config, d.logger);
+    await Promise.all(run.workers.map((w) => w.worker.waitUntilReady()));
+    if (services.length > 0) await d.redis.sadd(d.keys.targets, ...services);
+    run.heartbeat = new Heartbeat(d.redis, d.keys, thisProcess(d.config.workers), d.logger);
+    await run.heartbeat.start();
+    void this.reconcile(services);
+    run.reconciler = setInterval(() => void this.reconcile(services), RECONCILE_MS);
+    run.reconciler.unref();
+    if (this.options.handleSignals) {
+      run.signalHandler = () => {
+        d.logger.info('signal received: stopping');
+        void this.stop();
+      };
+      process.once('SIGTERM', run.signalHandler);
+      process.once('SIGINT', run.signalHandler);
     }
   }
 
-  private async closeBuiltins(): Promise<void> {
-    await Promise.all([...this.builtins.values()].map((e) => e.close?.()));
-    this.builtins.clear();
-  }
-
-  private member(): string {
-    return `${this.memberId}|${this.config.workers}`;
-  }
-
-  private async beat(): Promise<void> {
-    try {
-      const now = Date.now();
-      await this.redis
-        .multi()
-        .zadd(this.keys.workers, now + HEARTBEAT_TTL_MS, this.member())
-        .zremrangebyscore(this.keys.workers, '-inf', now)
-        .exec();
-    } catch (error) {
-      this.logger.warn('heartbeat failed', { error: toError(error).message });
+  /** Closes everything a run opened, in reverse: signals, timers, workers, heartbeat, connection. */
+  private async closeRunning(run: Running): Promise<void> {
+    if (run.signalHandler) {
+      process.off('SIGTERM', run.signalHandler);
+      process.off('SIGINT', run.signalHandler);
     }
+    clearInterval(run.reconciler);
+    const timeout = this.deployment.config.shutdownTimeout;
+    await Promise.all([...run.workers.map((w) => w.close(timeout)), run.maintenance?.close(timeout)]);
+    await run.heartbeat?.stop();
+    await run.workerRedis.quit().catch(() => run.workerRedis.disconnect());
   }
 
-  private async reconcile(): Promise<void> {
-    for (const target of this.config.targets.filter((t) => t.enabled)) {
+  /** Records dead letters of jobs BullMQ failed by itself (see DeadLetters.reconcile). */
+  private async reconcile(services: readonly string[]): Promise<void> {
+    for (const service of services) {
       try {
-        await this.deadLetters.reconcile(target.service);
+        await this.deployment.deadLetters.reconcile(service);
       } catch (error) {
-        this.logger.warn('dead-letter reconcile failed', {
-          target: target.service,
+        this.deployment.logger.warn('dead-letter reconcile failed', {
+          target: service,
           error: toError(error).message,
         });
-      }
-    }
-  }
-
-  private executorFor(kind: string, index: number): Executor {
-    const own = this.executors.get(kind);
-    if (own) return own;
-    switch (kind) {
-      case 'http':
-      case 'redis': {
-        // One executor per built-in kind while running (shared connections), closed by stop().
-        let executor = this.builtins.get(kind);
-        if (!executor) {
-          executor =
-            kind === 'http'
-              ? createHttpExecutor({ retryAfterMaxMs: this.config.retryAfterMax })
-              : createRedisExecutor({ tombstoneTtlMs: this.config.tombstoneTtl });
-          this.builtins.set(kind, executor);
-        }
-        return executor;
-      }
-      case 'handler':
-        if (!this.options.subscriber) {
-          throw new ConfigError(
-            `targets[${index}].kind`,
-            'is "handler" but no subscriber was given to UserSyncService',
-          );
-        }
-        return this.options.subscriber;
-      default: {
-        const registered = registeredExecutor(kind);
-        if (!registered) {
-          throw new ConfigError(
-            `targets[${index}].kind`,
-            `no executor is registered for kind "${kind}" (registerExecutor)`,
-          );
-        }
-        return registered;
       }
     }
   }

@@ -9,7 +9,7 @@ import { toError } from '../errors.js';
 import { createLogger, type Logger } from '../logger.js';
 import { redactUrl } from '../redact.js';
 import { DEFAULT_REDIS_URL, connectRedis, type Redis } from '../redis.js';
-import { UserSyncService } from '../service.js';
+import { Deployment } from '../deployment.js';
 
 /** Options every command accepts, before or after its name. */
 export interface CommonOptions {
@@ -121,20 +121,20 @@ export async function connectCliRedis(config: SyncConfig): Promise<Redis> {
 }
 
 /**
- * Runs `work` with a service that is not started (no workers): stats, queue status, dead
- * letters and publishing. Closes it and the connection afterwards.
+ * Runs `work` with the deployment the config names, without starting workers: stats, queue
+ * status, dead letters, sweeps and publishing. Closes it and the connection afterwards.
  */
-export async function withService<T>(
+export async function withDeployment<T>(
   options: CommonOptions,
-  work: (service: UserSyncService) => Promise<T>,
+  work: (deployment: Deployment) => Promise<T>,
 ): Promise<T> {
   const config = loadCliConfig(options);
   const redis = await connectCliRedis(config);
-  const service = new UserSyncService(config, redis, { logger: quietLogger() });
+  const deployment = new Deployment(config, redis, { logger: quietLogger() });
   try {
-    return await work(service);
+    return await work(deployment);
   } finally {
-    await service.close().catch(() => undefined);
+    await deployment.close().catch(() => undefined);
     await redis.quit().catch(() => redis.disconnect());
   }
 }

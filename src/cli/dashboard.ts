@@ -2,7 +2,7 @@
 import { dashboardAuthFromConfig } from '../dashboard/auth.js';
 import { startDashboard } from '../dashboard/server.js';
 import { createLogger } from '../logger.js';
-import { UserSyncService } from '../service.js';
+import { Deployment } from '../deployment.js';
 import { connectCliRedis, loadCliConfig, type CommonOptions } from './common.js';
 import { onShutdownSignal } from './signals.js';
 
@@ -32,12 +32,12 @@ export async function runDashboard(options: DashboardCommandOptions): Promise<vo
     { insecureLocal: options.insecureLocal ?? false },
   );
   const redis = await connectCliRedis(config);
-  const service = new UserSyncService(config, redis, { logger });
+  const deployment = new Deployment(config, redis, { logger });
   let stop: (signal: NodeJS.Signals) => void = () => undefined;
   const stopped = new Promise<NodeJS.Signals>((resolve) => (stop = resolve));
   const removeSignals = onShutdownSignal((signal) => stop(signal));
   try {
-    const dashboard = await startDashboard({ service, auth, host, port, logger });
+    const dashboard = await startDashboard({ deployment, auth, host, port, logger });
     console.log(
       `Dashboard: ${dashboard.url}/admin/queues  (API: ${dashboard.url}/api/stats, metrics: ${dashboard.url}/metrics)`,
     );
@@ -48,7 +48,7 @@ export async function runDashboard(options: DashboardCommandOptions): Promise<vo
     await dashboard.close();
   } finally {
     removeSignals();
-    await service.close().catch(() => undefined);
+    await deployment.close().catch(() => undefined);
     await redis.quit().catch(() => redis.disconnect());
   }
 }

@@ -154,14 +154,14 @@ export async function runDemo(options: DemoCommandOptions): Promise<void> {
     // The dashboard, with a login made up for this run.
     const login = { username: 'demo', password: randomBytes(9).toString('base64url') };
     const board = await startDashboard({
-      service: running,
+      deployment: running.deployment,
       auth: login,
       host: '127.0.0.1',
       port: options.dashboardPort,
       logger,
     }).catch((error: unknown) =>
       (error as NodeJS.ErrnoException).code === 'EADDRINUSE'
-        ? startDashboard({ service: running, auth: login, host: '127.0.0.1', port: 0, logger })
+        ? startDashboard({ deployment: running.deployment, auth: login, host: '127.0.0.1', port: 0, logger })
         : Promise.reject(error),
     );
     dashboard = board;

@@ -1,7 +1,7 @@
 /** `user-sync dlq list|replay|purge`: the dead-letter queue. */
 import { createInterface } from 'node:readline/promises';
 import type { DeadLetterFilter } from '../jobs/dead-letter.js';
-import { UsageError, parseSince, withService, type CommonOptions } from './common.js';
+import { UsageError, parseSince, withDeployment, type CommonOptions } from './common.js';
 import { count, formatDeadLetters, plural } from './format.js';
 
 /** Filters shared by the `dlq` commands. */
@@ -59,8 +59,8 @@ function requireFilterOrAll(verb: string, filter: DeadLetterFilter, all: boolean
 /** `dlq list`: newest first. */
 export async function runDlqList(options: DlqListOptions): Promise<void> {
   const filter = deadLetterFilter(options);
-  const { total, records } = await withService(options, (service) =>
-    service.listDeadLetters({ ...filter, limit: options.limit }),
+  const { total, records } = await withDeployment(options, (deployment) =>
+    deployment.listDeadLetters({ ...filter, limit: options.limit }),
   );
   console.log(options.json ? JSON.stringify({ total, records }, null, 2) : formatDeadLetters(total, records));
 }
@@ -69,8 +69,8 @@ export async function runDlqList(options: DlqListOptions): Promise<void> {
 export async function runDlqReplay(options: DlqChangeOptions): Promise<void> {
   const filter = deadLetterFilter(options);
   requireFilterOrAll('replay', filter, options.all);
-  const replayed = await withService(options, (service) =>
-    service.replayDeadLetters(filter, progressLine('replayed')),
+  const replayed = await withDeployment(options, (deployment) =>
+    deployment.replayDeadLetters(filter, progressLine('replayed')),
   );
   if (options.json) console.log(JSON.stringify({ replayed }, null, 2));
   else console.log(`Replayed ${plural(replayed.length, 'dead letter')}${describe(filter)}.${list(replayed)}`);
@@ -84,9 +84,9 @@ export async function runDlqPurge(options: DlqChangeOptions): Promise<void> {
   if (!options.yes && !interactive) {
     throw new UsageError('refusing to purge without confirmation: pass --yes (stdin is not a terminal)');
   }
-  const purged = await withService(options, async (service) => {
+  const purged = await withDeployment(options, async (deployment) => {
     if (!options.yes) {
-      const { total } = await service.listDeadLetters({ ...filter, limit: 0 });
+      const { total } = await deployment.listDeadLetters({ ...filter, limit: 0 });
       if (total === 0) return [];
       if (
         !(await confirm(
@@ -96,7 +96,7 @@ export async function runDlqPurge(options: DlqChangeOptions): Promise<void> {
         throw new UsageError('purge cancelled');
       }
     }
-    return service.purgeDeadLetters(filter, progressLine('purged'));
+    return deployment.purgeDeadLetters(filter, progressLine('purged'));
   });
   if (options.json) console.log(JSON.stringify({ purged }, null, 2));
   else console.log(`Purged ${plural(purged.length, 'dead letter')}${describe(filter)}.${list(purged)}`);

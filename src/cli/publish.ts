@@ -2,7 +2,7 @@
 import { InvalidArgumentError } from 'commander';
 import { EVENT_TYPES, type EventType, type UserEventInput, type UserSnapshot } from '../events.js';
 import type { PublishResult } from '../producers/publisher.js';
-import { parseJsonObject, withService, type CommonOptions } from './common.js';
+import { parseJsonObject, withDeployment, type CommonOptions } from './common.js';
 
 /** Options of `user-sync publish`. */
 export interface PublishCommandOptions extends CommonOptions {
@@ -14,7 +14,7 @@ export interface PublishCommandOptions extends CommonOptions {
   version?: number;
   /** Event id; generated when left out. */
   id?: string;
-  /** Publishing service. */
+  /** Publishing deployment. */
   source: string;
 }
 
@@ -42,8 +42,8 @@ export async function runPublish(type: EventType, options: PublishCommandOptions
     ...(options.version !== undefined ? { version: options.version } : {}),
     ...(options.id !== undefined ? { id: options.id } : {}),
   };
-  const result = await withService(options, (service) =>
-    service.createPublisher(options.source).publish(input),
+  const result = await withDeployment(options, (deployment) =>
+    deployment.createPublisher(options.source).publish(input),
   );
   console.log(JSON.stringify(result, null, 2));
   return result;

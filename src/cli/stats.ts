@@ -1,5 +1,5 @@
 /** `user-sync stats`: delivery counters and queue status, the same from any process. */
-import { withService, type CommonOptions } from './common.js';
+import { withDeployment, type CommonOptions } from './common.js';
 import { formatStats } from './format.js';
 
 /** Options of `user-sync stats`. */
@@ -10,8 +10,8 @@ export interface StatsCommandOptions extends CommonOptions {
 
 /** Prints getStats() and getQueueStatus() as a table, or as JSON. */
 export async function runStats(options: StatsCommandOptions): Promise<void> {
-  const [stats, queue] = await withService(options, (service) =>
-    Promise.all([service.getStats(), service.getQueueStatus()]),
+  const [stats, queue] = await withDeployment(options, (deployment) =>
+    Promise.all([deployment.getStats(), deployment.getQueueStatus()]),
   );
   console.log(options.json ? JSON.stringify({ stats, queue }, null, 2) : formatStats(stats, queue));
 }

@@ -1,7 +1,7 @@
 /** `user-sync sweep`: one consistency sweep now, with progress, then its figures. */
 import { formatDuration } from '../duration.js';
 import { SWEEP_CLASSES, type SweepRun } from '../sweep/run.js';
-import { withService, type CommonOptions } from './common.js';
+import { withDeployment, type CommonOptions } from './common.js';
 import { count, table } from './format.js';
 
 /** Options of `user-sync sweep`. */
@@ -32,15 +32,15 @@ export function formatSweepRun(run: SweepRun): string {
  * the last runs. Fails when another sweep is running.
  */
 export async function runSweepCommand(options: SweepCommandOptions): Promise<void> {
-  await withService(options, async (service) => {
+  await withDeployment(options, async (deployment) => {
     if (options.history) {
-      const runs = await service.getSweepRuns();
+      const runs = await deployment.getSweepRuns();
       if (options.json) console.log(JSON.stringify(runs, null, 2));
       else console.log(runs.length ? runs.map(formatSweepRun).join('\n\n') : 'No sweep has run yet.');
       return;
     }
     const tty = process.stderr.isTTY === true;
-    const run = await service.runSweep({
+    const run = await deployment.runSweep({
       onProgress: ({ usersChecked, cursor }) =>
         process.stderr.write(
           `${tty ? '\r' : ''}swept ${count(usersChecked)} users (at ${cursor})${tty ? '\x1b[K' : '\n'}`,

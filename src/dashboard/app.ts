@@ -1,6 +1,6 @@
 import express, { type Express } from 'express';
 import type { Logger } from '../logger.js';
-import type { UserSyncService } from '../service.js';
+import type { Deployment } from '../deployment.js';
 import { assertDashboardAuth, type DashboardAuth } from './auth.js';
 import { requireAuth } from './authenticate.js';
 import { BOARD_PATH, createBoardApp } from './bull-board.js';
@@ -15,10 +15,10 @@ import { readTargets } from './targets.js';
 /** What the dashboard app is built from. */
 export interface DashboardAppOptions {
   /** The deployment to show; its queues and Redis connection are used, not closed. */
-  service: UserSyncService;
+  deployment: Deployment;
   /** Credentials required on every route but /healthz and /readyz, or `'insecure-local'`. */
   auth: DashboardAuth;
-  /** Default: the service's logger, as `component: dashboard`. */
+  /** Default: the deployment's logger, as `component: dashboard`. */
   logger?: Logger;
   /** Clock (ms) for ages and windows. Default `Date.now`. */
   now?: () => number;
@@ -37,37 +37,37 @@ export interface DashboardAppOptions {
  * Throws a ConfigError when `auth` holds no usable credentials.
  */
 export function createDashboardApp(options: DashboardAppOptions): Express {
-  const { service, auth } = options;
+  const { deployment, auth } = options;
   assertDashboardAuth(auth);
-  const logger = options.logger ?? service.logger.child({ component: 'dashboard' });
+  const logger = options.logger ?? deployment.logger.child({ component: 'dashboard' });
   const now = options.now ?? Date.now;
 
   const app = express();
   app.disable('x-powered-by');
-  app.use(healthRoutes(service.redis));
+  app.use(healthRoutes(deployment.redis));
   app.use(requireAuth(auth));
 
   const api = express.Router();
   api.use(express.json({ limit: '1mb' }));
   api.get('/stats', async (_req, res) => {
-    res.json(await service.getStats());
+    res.json(await deployment.getStats());
   });
   api.get('/queue-status', async (_req, res) => {
-    res.json(await service.getQueueStatus());
+    res.json(await deployment.getQueueStatus());
   });
   api.get('/targets', async (_req, res) => {
-    res.json({ targets: await readTargets(service, now()) });
+    res.json({ targets: await readTargets(deployment, now()) });
   });
-  api.use(deadLettersApi(service));
-  api.get('/sweep', sweepApi(service));
+  api.use(deadLettersApi(deployment));
+  api.get('/sweep', sweepApi(deployment));
   app.use('/api', api);
 
   app.get('/metrics', async (_req, res) => {
-    const text = await renderMetrics(await readMetricsSnapshot(service, now()));
+    const text = await renderMetrics(await readMetricsSnapshot(deployment, now()));
     res.type(METRICS_CONTENT_TYPE).send(text);
   });
 
-  app.use(BOARD_PATH, createBoardApp(service));
+  app.use(BOARD_PATH, createBoardApp(deployment));
   app.get('/', (_req, res) => res.redirect(BOARD_PATH));
 
   app.use(notFound);

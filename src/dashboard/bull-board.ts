@@ -2,7 +2,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Express } from 'express';
-import type { UserSyncService } from '../service.js';
+import type { Deployment } from '../deployment.js';
 
 /** Where Bull Board is served. */
 export const BOARD_PATH = '/admin/queues';
@@ -15,19 +15,19 @@ export const BOARD_PATH = '/admin/queues';
 const DELIVERY_QUEUE_OPTIONS = { allowRetries: true, allowCompletedRetries: false };
 
 /**
- * Bull Board for a service, to mount at `BOARD_PATH`: the delivery queue of every enabled target
+ * Bull Board for a deployment, to mount at `BOARD_PATH`: the delivery queue of every enabled target
  * (retries allowed; retrying a completed delivery is not offered), the maintenance queue, and the
  * dead-letter queue read-only (dead letters are replayed through the JSON API or the CLI, or by
- * retrying the failed job in its target queue). It uses the service's own queue objects, so it
+ * retrying the failed job in its target queue). It uses the deployment's own queue objects, so it
  * opens no connection and has nothing to close.
  */
-export function createBoardApp(service: UserSyncService): Express {
+export function createBoardApp(deployment: Deployment): Express {
   const serverAdapter = new ExpressAdapter().setBasePath(BOARD_PATH);
-  const deliveries = service.config.targets
+  const deliveries = deployment.config.targets
     .filter((t) => t.enabled)
     .map(
       (t) =>
-        new BullMQAdapter(service.queues.delivery(t.service), {
+        new BullMQAdapter(deployment.queues.delivery(t.service), {
           ...DELIVERY_QUEUE_OPTIONS,
           description: `deliveries to ${t.service} (${t.kind})`,
         }),
@@ -35,11 +35,11 @@ export function createBoardApp(service: UserSyncService): Express {
   createBullBoard({
     queues: [
       ...deliveries,
-      new BullMQAdapter(service.queues.deadLetter, {
+      new BullMQAdapter(deployment.queues.deadLetter, {
         readOnlyMode: true,
         description: 'dead letters: replay them with POST /api/dead-letters/replay or `user-sync dlq replay`',
       }),
-      new BullMQAdapter(service.queues.maintenance, {
+      new BullMQAdapter(deployment.queues.maintenance, {
         allowRetries: true,
         description: 'consistency sweeps and other maintenance',
       }),

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import type { DeadLetterFilter } from '../jobs/dead-letter.js';
-import type { UserSyncService } from '../service.js';
+import type { Deployment } from '../deployment.js';
 import { HttpError } from './http-error.js';
 import { parseInput } from './validate.js';
 
@@ -64,14 +64,14 @@ const replayBody = z.strictObject(
  * the filter selects, answering `{ replayed: [ids] }`. An empty filter is refused unless
  * `all: true` says to replay every dead letter.
  */
-export function deadLettersApi(service: UserSyncService): Router {
+export function deadLettersApi(deployment: Deployment): Router {
   const router = Router();
 
   router.get('/dead-letters', async (req, res) => {
     const query = parseInput(listQuery, req.query);
     const limit = query.limit ?? DEFAULT_LIST_LIMIT;
     const offset = query.offset ?? 0;
-    const { total, records } = await service.listDeadLetters({
+    const { total, records } = await deployment.listDeadLetters({
       ...(query.target !== undefined ? { service: query.target } : {}),
       ...(query.id !== undefined ? { ids: typeof query.id === 'string' ? [query.id] : query.id } : {}),
       ...(query.since !== undefined ? { since: query.since } : {}),
@@ -94,10 +94,10 @@ export function deadLettersApi(service: UserSyncService): Router {
         'nothing selected: give target, ids or since, or "all": true to replay every dead letter',
       );
     }
-    if (body.target !== undefined && !service.config.targets.some((t) => t.service === body.target)) {
+    if (body.target !== undefined && !deployment.config.targets.some((t) => t.service === body.target)) {
       throw new HttpError(400, `target: no target named ${JSON.stringify(body.target)} is configured`);
     }
-    const replayed = await service.replayDeadLetters(filter);
+    const replayed = await deployment.replayDeadLetters(filter);
     res.json({ replayed });
   });
 

@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import { DEAD_LETTER_QUEUE } from '../jobs/names.js';
 import { readLatency, type LatencyHistogram, type SyncStats } from '../jobs/stats.js';
-import type { QueueStatus, UserSyncService } from '../service.js';
+import type { Deployment, QueueStatus } from '../deployment.js';
 import type { SweepRun } from '../sweep/run.js';
 import { readOldestWaitingAgeMs, readQueueCounts, type QueueState } from './queue-figures.js';
 
@@ -24,10 +24,10 @@ export interface MetricsSnapshot {
   lastSweep?: SweepRun;
 }
 
-async function figures(service: UserSyncService, queue: Queue, now: number): Promise<QueueFigures> {
+async function figures(deployment: Deployment, queue: Queue, now: number): Promise<QueueFigures> {
   const [counts, oldestWaitingAgeMs] = await Promise.all([
     readQueueCounts(queue),
-    readOldestWaitingAgeMs(service.redis, queue, now),
+    readOldestWaitingAgeMs(deployment.redis, queue, now),
   ]);
   return { queue: queue.name, counts, oldestWaitingAgeMs };
 }
@@ -37,17 +37,17 @@ async function figures(service: UserSyncService, queue: Queue, now: number): Pro
  * oldest waiting job of every enabled target's queue and of the maintenance queue; the dead
  * letters waiting; live workers.
  */
-export async function readMetricsSnapshot(service: UserSyncService, now: number): Promise<MetricsSnapshot> {
-  const all = service.config.targets.map((t) => t.service);
-  const enabled = service.config.targets.filter((t) => t.enabled).map((t) => t.service);
+export async function readMetricsSnapshot(deployment: Deployment, now: number): Promise<MetricsSnapshot> {
+  const all = deployment.config.targets.map((t) => t.service);
+  const enabled = deployment.config.targets.filter((t) => t.enabled).map((t) => t.service);
   const [stats, latency, deliveries, maintenance, deadLetters, status, sweeps] = await Promise.all([
-    service.getStats(),
-    readLatency(service.redis, service.keys, all),
-    Promise.all(enabled.map((s) => figures(service, service.queues.delivery(s), now))),
-    figures(service, service.queues.maintenance, now),
-    service.queues.deadLetter.getJobCounts('waiting'),
-    service.getQueueStatus(),
-    service.getSweepRuns(1),
+    deployment.getStats(),
+    readLatency(deployment.redis, deployment.keys, all),
+    Promise.all(enabled.map((s) => figures(deployment, deployment.queues.delivery(s), now))),
+    figures(deployment, deployment.queues.maintenance, now),
+    deployment.queues.deadLetter.getJobCounts('waiting'),
+    deployment.getQueueStatus(),
+    deployment.getSweepRuns(1),
   ]);
   return {
     stats,

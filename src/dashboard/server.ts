@@ -17,7 +17,7 @@ export interface DashboardServer {
   url: string;
   /** The port bound (the one picked, when 0 was asked). */
   port: number;
-  /** Stops serving: closes every connection, keep-alive ones included. The service stays open. */
+  /** Stops serving: closes every connection, keep-alive ones included. The deployment stays open. */
   close(): Promise<void>;
 }
 
@@ -40,7 +40,7 @@ export async function startDashboard(options: StartDashboardOptions): Promise<Da
   });
   const bound = (server.address() as AddressInfo).port;
   const shownHost = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-  const logger = appOptions.logger ?? appOptions.service.logger.child({ component: 'dashboard' });
+  const logger = appOptions.logger ?? appOptions.deployment.logger.child({ component: 'dashboard' });
   const url = `http://${shownHost}:${bound}`;
   logger.info('dashboard listening', {
     url,

@@ -1,5 +1,5 @@
 import type { Request, RequestHandler } from 'express';
-import type { UserSyncService } from '../service.js';
+import type { Deployment } from '../deployment.js';
 import type { SweepRun } from '../sweep/run.js';
 import { HttpError } from './http-error.js';
 
@@ -24,13 +24,13 @@ function limitOf(req: Request): number {
 }
 
 /** `GET /sweep?limit=`: the consistency sweep's settings and last runs. */
-export function sweepApi(service: UserSyncService): RequestHandler {
+export function sweepApi(deployment: Deployment): RequestHandler {
   return async (req, res) => {
     const status: SweepStatus = {
-      consistencyCheck: service.config.consistencyCheck,
-      checkIntervalMs: service.config.checkInterval,
-      autoRepair: service.config.autoRepair,
-      runs: await service.getSweepRuns(limitOf(req)),
+      consistencyCheck: deployment.config.consistencyCheck,
+      checkIntervalMs: deployment.config.checkInterval,
+      autoRepair: deployment.config.autoRepair,
+      runs: await deployment.getSweepRuns(limitOf(req)),
     };
     res.json(status);
   };

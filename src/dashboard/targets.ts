@@ -1,6 +1,6 @@
 import type { TargetConfig } from '../config/schema.js';
 import type { TargetStats } from '../jobs/stats.js';
-import type { UserSyncService } from '../service.js';
+import type { Deployment } from '../deployment.js';
 import { readLastError, type LastError } from './last-error.js';
 import { readQueueCounts, type QueueState } from './queue-figures.js';
 import { redactUrl } from '../redact.js';
@@ -61,16 +61,16 @@ export function summarizeTarget(target: TargetConfig): TargetSummary {
 const NO_STATS: TargetStats = { delivered: 0, superseded: 0, retried: 0, dead: 0, replayed: 0 };
 
 /** Every configured target (enabled or not), summarized, with its queue's figures. */
-export async function readTargets(service: UserSyncService, now: number): Promise<TargetReport[]> {
-  const stats = await service.getStats();
+export async function readTargets(deployment: Deployment, now: number): Promise<TargetReport[]> {
+  const stats = await deployment.getStats();
   return Promise.all(
-    service.config.targets.map(async (target): Promise<TargetReport> => {
-      const queue = service.queues.delivery(target.service);
+    deployment.config.targets.map(async (target): Promise<TargetReport> => {
+      const queue = deployment.queues.delivery(target.service);
       const [backlog, counts, successRate, lastError] = await Promise.all([
-        service.queues.backlog(target.service),
+        deployment.queues.backlog(target.service),
         readQueueCounts(queue),
-        readSuccessRate(service.redis, queue, now, service.config.completedRetention),
-        readLastError(queue, target.service, service.deadLetters),
+        readSuccessRate(deployment.redis, queue, now, deployment.config.completedRetention),
+        readLastError(queue, target.service, deployment.deadLetters),
       ]);
       return {
         ...summarizeTarget(target),

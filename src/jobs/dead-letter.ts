@@ -4,8 +4,8 @@ import type { Logger } from '../logger.js';
 import type { Redis } from '../redis.js';
 import { deliveryJobOptions, type QueueSet } from './queues.js';
 import type { Keys } from './names.js';
-import { CLEAR_OUTCOME, COUNT_OUTCOME } from './scripts.js';
-import { GLOBAL_COUNTER, bumpCounter } from './stats.js';
+import { clearOutcome, countOutcome } from './scripts.js';
+import { bumpCounter } from './stats.js';
 
 /** Why a delivery was dead-lettered. */
 export type DeadLetterReason =
@@ -100,11 +100,11 @@ export class DeadLetters {
   async record(record: DeadLetterRecord): Promise<void> {
     const options: JobsOptions = { jobId: record.id, removeOnComplete: false, removeOnFail: false };
     await this.queues.deadLetter.add(record.reason, record, options);
-    await COUNT_OUTCOME.run(
-      this.redis,
-      [this.keys.job(record.queue, record.jobId), this.keys.targetStats(record.service), this.keys.stats],
-      ['dead', GLOBAL_COUNTER.dead],
-    );
+    await countOutcome(this.redis, this.keys, {
+      target: record.service,
+      jobKey: this.keys.job(record.queue, record.jobId),
+      counter: 'dead',
+    });
   }
 
   /** Removes a record and returns it, if it exists. */
@@ -118,6 +118,28 @@ export class DeadLetters {
   /** Removes a record if it exists (a delivery being attempted again is no longer dead). */
   async forget(id: string): Promise<void> {
     await this.queues.deadLetter.remove(id);
+  }
+
+  /**
+   * A delivery starts a run after an earlier run of it may have recorded it dead. Either it was
+   * failed for good and then retried by hand (Bull Board): a replay, a new life counted again;
+   * or the run that recorded it dead died before failing the job (BullMQ never counted that
+   * attempt): that death did not stick and is taken back. Either way the record goes; if this
+   * run fails for good, it is recorded again. Runs that cannot follow a death cost nothing.
+   */
+  async revive(job: Job, target: string): Promise<void> {
+    const attempt = job.attemptsMade + 1;
+    const exhausted = attempt > (job.opts.attempts ?? 1);
+    if (job.attemptsStarted <= 1 && !exhausted) return;
+    const record = await this.take(deadLetterId(target, job.id ?? ''));
+    const jobKey = this.keys.job(job.queueName, job.id ?? '');
+    const retriedByHand = record ? job.attemptsMade >= record.attempts : exhausted;
+    if (retriedByHand) {
+      await clearOutcome(this.redis, jobKey);
+      await bumpCounter(this.redis, this.keys, target, 'replayed');
+    } else if (record && (await clearOutcome(this.redis, jobKey)) === 'dead') {
+      await bumpCounter(this.redis, this.keys, target, 'dead', -1);
+    }
   }
 
   /** Walks every record, newest first, a page at a time. */
@@ -165,7 +187,7 @@ export class DeadLetters {
       const job = await queue.getJob(record.jobId);
       if (job && (await job.isFailed())) {
         // A new life: its outcome is counted again.
-        await CLEAR_OUTCOME.run(this.redis, [this.keys.job(queue.name, record.jobId)], []);
+        await clearOutcome(this.redis, this.keys.job(queue.name, record.jobId));
         await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
       } else if (!job) {
         await queue.add(record.type ?? 'replay', record.data, {

@@ -1,8 +1,11 @@
-import { LuaScript } from '../redis.js';
+import { LuaScript, type Redis } from '../redis.js';
+import type { Keys } from './names.js';
+import { GLOBAL_COUNTER, latencyBucket, type TargetCounter } from './stats.js';
 
 /**
- * The Lua scripts behind publishing and delivery. Each touches only keys under one prefix
- * (one hash tag), so they run unchanged on Redis Cluster.
+ * The Lua scripts behind publishing, delivery and locks, each behind one typed function: only
+ * that function knows its KEYS and ARGV order and the shape of its reply. Each script touches
+ * only keys under one prefix (one hash tag), so they run unchanged on Redis Cluster.
  */
 
 /**
@@ -12,7 +15,7 @@ import { LuaScript } from '../redis.js';
  * Returns {state, version, ledgerUpdated}: state 'new' for a first publish, else the stored
  * state ('pending' or 'enqueued') of an earlier publish of the same event id.
  */
-export const PUBLISH_RESERVE = new LuaScript(
+const PUBLISH_RESERVE = new LuaScript(
   `
 local state = redis.call('HGET', KEYS[1], 'state')
 if state then
@@ -40,7 +43,7 @@ return {'new', version, updated}
  * Publish, step 2 of 2, after the jobs were added: mark the event enqueued and count its tasks,
  * once. KEYS: event, stats. ARGV: task count. Returns 1 if this call made the transition.
  */
-export const PUBLISH_COMMIT = new LuaScript(
+const PUBLISH_COMMIT = new LuaScript(
   `
 if redis.call('HGET', KEYS[1], 'state') == 'pending' then
   redis.call('HSET', KEYS[1], 'state', 'enqueued')
@@ -61,7 +64,7 @@ return 0
  * {1, watermark} and, when the ledger holds a newer version than the delivery's,
  * {…, v, type, eid, snap, del} (the snapshot is read only when it will be sent).
  */
-export const DELIVERY_BEGIN = new LuaScript(
+const DELIVERY_BEGIN = new LuaScript(
   `
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return {0}
@@ -105,7 +108,7 @@ end
  * ('' = leave the watermark), target counter, global counter ('' = none), latency bucket
  * field ('' = none), latency ms. Returns 1 if it counted.
  */
-export const DELIVERY_FINISH = new LuaScript(
+const DELIVERY_FINISH = new LuaScript(
   `${COUNT_ONCE}
 if ARGV[3] ~= '' then
   local current = tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0')
@@ -131,7 +134,7 @@ return counted
  * Counts an outcome (dead) once per job, like DELIVERY_FINISH does.
  * KEYS: job, target stats, stats. ARGV: outcome/counter, global counter. Returns 1 if counted.
  */
-export const COUNT_OUTCOME = new LuaScript(
+const COUNT_OUTCOME = new LuaScript(
   `${COUNT_ONCE}
 return count_once(KEYS[1], ARGV[1], KEYS[2], ARGV[1], KEYS[3], ARGV[2])
 `,
@@ -142,7 +145,7 @@ return count_once(KEYS[1], ARGV[1], KEYS[2], ARGV[1], KEYS[3], ARGV[2])
  * A job starts a new life (replayed, or run again after a death that did not stick): forget
  * its counted outcome. KEYS: job. Returns the outcome it had, or false.
  */
-export const CLEAR_OUTCOME = new LuaScript(
+const CLEAR_OUTCOME = new LuaScript(
   `
 local outcome = redis.call('HGET', KEYS[1], 'uso')
 redis.call('HDEL', KEYS[1], 'uso')
@@ -152,7 +155,7 @@ return outcome
 );
 
 /** Extends a (target, user) lock while this run holds it. KEYS: lock. ARGV: token, ttl ms. */
-export const LOCK_EXTEND = new LuaScript(
+const LOCK_EXTEND = new LuaScript(
   `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -163,7 +166,7 @@ return 0
 );
 
 /** Releases a (target, user) lock if this token still holds it. KEYS: lock. ARGV: token. */
-export const LOCK_RELEASE = new LuaScript(
+const LOCK_RELEASE = new LuaScript(
   `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
@@ -172,3 +175,192 @@ return 0
 `,
   1,
 );
+
+/** Each script's SHA1 and name, for tools that count Redis commands (the benchmarks). */
+export const SCRIPT_NAMES: ReadonlyMap<string, string> = new Map(
+  Object.entries({
+    PUBLISH_RESERVE,
+    PUBLISH_COMMIT,
+    DELIVERY_BEGIN,
+    DELIVERY_FINISH,
+    COUNT_OUTCOME,
+    CLEAR_OUTCOME,
+    LOCK_EXTEND,
+    LOCK_RELEASE,
+  }).map(([name, script]) => [script.sha, name]),
+);
+
+// ---------------------------------------------------------------------------------------------
+// Typed calls. Callers pass named values and get typed results.
+
+/** Where an event id stands: first seen now, or published before (half way, or fully). */
+export type PublishState = 'new' | 'pending' | 'enqueued';
+
+export interface ReservePublishArgs {
+  eventId: string;
+  userId: string;
+  /** The caller's version; undefined to assign the next one. */
+  version: number | undefined;
+  type: string;
+  /** The user snapshot, as JSON. */
+  snapshot: string;
+  deleted: boolean;
+  timestamp: string;
+  dedupeWindowMs: number;
+}
+
+/** Publish, step 1: remembers the event id, settles its version and writes the ledger if newer. */
+export async function reservePublish(
+  redis: Redis,
+  keys: Keys,
+  args: ReservePublishArgs,
+): Promise<{ state: PublishState; version: number; ledgerUpdated: boolean }> {
+  const [state, version, updated] = (await PUBLISH_RESERVE.run(
+    redis,
+    [keys.event(args.eventId), keys.ledger(args.userId), keys.users],
+    [
+      args.version ?? '',
+      args.type,
+      args.eventId,
+      args.snapshot,
+      args.deleted ? 1 : 0,
+      args.timestamp,
+      args.dedupeWindowMs,
+      args.userId,
+    ],
+  )) as [PublishState, string, number];
+  return { state, version: Number(version), ledgerUpdated: updated === 1 };
+}
+
+/** Publish, step 2: marks the event enqueued and counts its tasks, once. True if this call did. */
+export async function commitPublish(
+  redis: Redis,
+  keys: Keys,
+  args: { eventId: string; tasks: number },
+): Promise<boolean> {
+  return (await PUBLISH_COMMIT.run(redis, [keys.event(args.eventId), keys.stats], [args.tasks])) === 1;
+}
+
+/** What the ledger holds of a user, as a delivery reads it. */
+export interface LedgerEntry {
+  version: number;
+  /** Type of the latest event. */
+  type: string;
+  eventId: string;
+  /** JSON of the latest snapshot. */
+  snapshot: string;
+  deleted: boolean;
+}
+
+export interface BeginDeliveryArgs {
+  target: string;
+  userId: string;
+  /** Unique to this run of this job. */
+  token: string;
+  lockTtlMs: number;
+  /** Read the ledger entry too (coalescing, repairs). */
+  readLedger: boolean;
+  /** The delivery's own version: the ledger entry is returned only when it is newer. */
+  version: number;
+}
+
+/** The start of a delivery: another run holds the user's lock, or this one now does. */
+export type DeliveryBegin =
+  { locked: false } | { locked: true; watermark: number; ledger: LedgerEntry | undefined };
+
+/** Delivery, start: takes the (target, user) lock, reads the watermark and, when asked, a newer ledger entry. */
+export async function beginDelivery(
+  redis: Redis,
+  keys: Keys,
+  args: BeginDeliveryArgs,
+): Promise<DeliveryBegin> {
+  const reply = (await DELIVERY_BEGIN.run(
+    redis,
+    [keys.lock(args.target, args.userId), keys.watermark(args.target), keys.ledger(args.userId)],
+    [args.token, args.lockTtlMs, args.userId, args.readLedger ? '1' : '0', args.version],
+  )) as Array<string | number>;
+  if (reply[0] !== 1) return { locked: false };
+  const [, watermark, v, type, eventId, snapshot, deleted] = reply;
+  return {
+    locked: true,
+    watermark: Number(watermark ?? 0),
+    ledger: v
+      ? {
+          version: Number(v),
+          type: String(type),
+          eventId: String(eventId),
+          snapshot: String(snapshot),
+          deleted: deleted === '1',
+        }
+      : undefined,
+  };
+}
+
+export interface FinishDeliveryArgs {
+  target: string;
+  userId: string;
+  token: string;
+  /** BullMQ's hash of the job (keys.job). */
+  jobKey: string;
+  /** The version the target now holds; undefined leaves the watermark as it is. */
+  version: number | undefined;
+  counter: TargetCounter;
+  /** Publish to now; goes into the latency histogram when the outcome is `delivered`. */
+  latencyMs: number;
+}
+
+/** Delivery, end: raises the watermark, counts the outcome once per job, releases the lock. True if counted. */
+export async function finishDelivery(redis: Redis, keys: Keys, args: FinishDeliveryArgs): Promise<boolean> {
+  const latencyMs = Math.max(0, Math.round(args.latencyMs));
+  const counted = await DELIVERY_FINISH.run(
+    redis,
+    [
+      keys.lock(args.target, args.userId),
+      keys.watermark(args.target),
+      keys.stats,
+      keys.targetStats(args.target),
+      args.jobKey,
+      keys.latency(args.target),
+    ],
+    [
+      args.token,
+      args.userId,
+      args.version === undefined ? '' : String(args.version),
+      args.counter,
+      GLOBAL_COUNTER[args.counter],
+      args.counter === 'delivered' ? latencyBucket(latencyMs) : '',
+      latencyMs,
+    ],
+  );
+  return counted === 1;
+}
+
+/** Counts an outcome (a death) once per job life. True if counted. */
+export async function countOutcome(
+  redis: Redis,
+  keys: Keys,
+  args: { target: string; jobKey: string; counter: TargetCounter },
+): Promise<boolean> {
+  const counted = await COUNT_OUTCOME.run(
+    redis,
+    [args.jobKey, keys.targetStats(args.target), keys.stats],
+    [args.counter, GLOBAL_COUNTER[args.counter]],
+  );
+  return counted === 1;
+}
+
+/** A job starts a new life: forgets its counted outcome and returns the one it had, if any. */
+export async function clearOutcome(redis: Redis, jobKey: string): Promise<string | null> {
+  const outcome = await CLEAR_OUTCOME.run(redis, [jobKey], []);
+  return typeof outcome === 'string' ? outcome : null;
+}
+
+/** Extends a token lock (a delivery's, the sweep's) while `token` holds it. True if it did. */
+export async function extendLock(redis: Redis, key: string, token: string, ttlMs: number): Promise<boolean> {
+  return (await LOCK_EXTEND.run(redis, [key], [token, ttlMs])) === 1;
+}
+
+/** Releases a token lock if `token` still holds it. True if it did. */
+export async function releaseLock(redis: Redis, key: string, token: string): Promise<boolean> {
+  return (await LOCK_RELEASE.run(redis, [key], [token])) === 1;
+}

@@ -4,7 +4,7 @@ import { QueueFullError, ValidationError } from '../errors.js';
 import { EventType, type UserEventInput, type UserSnapshot } from '../events.js';
 import { keys, type Keys } from '../jobs/names.js';
 import { QueueSet, deliveryJobOptions } from '../jobs/queues.js';
-import { PUBLISH_COMMIT, PUBLISH_RESERVE } from '../jobs/scripts.js';
+import { commitPublish, reservePublish } from '../jobs/scripts.js';
 import { createLogger, type Logger } from '../logger.js';
 import type { Redis } from '../redis.js';
 import { newEventId } from './event-id.js';
@@ -144,24 +144,22 @@ export class UserEventPublisher {
       { ...partial, id: eventId, version: partial.version ?? 0 },
       this.config.targets,
     );
-    await this.checkBacklog(planned.map((p) => p.service));
+    await this.checkBacklog(
+      planned.map((p) => p.service),
+      eventId,
+    );
 
     const userId = String(partial.userId);
-    const [state, storedVersion, updated] = (await PUBLISH_RESERVE.run(
-      this.redis,
-      [this.keys.event(eventId), this.keys.ledger(userId), this.keys.users],
-      [
-        partial.version ?? '',
-        partial.type,
-        eventId,
-        JSON.stringify(partial.user),
-        partial.type === EventType.UserDeleted ? 1 : 0,
-        partial.timestamp,
-        this.config.dedupeWindow,
-        userId,
-      ],
-    )) as [string, string, number];
-    const version = Number(storedVersion);
+    const { state, version, ledgerUpdated } = await reservePublish(this.redis, this.keys, {
+      eventId,
+      userId,
+      version: partial.version,
+      type: partial.type,
+      snapshot: JSON.stringify(partial.user),
+      deleted: partial.type === EventType.UserDeleted,
+      timestamp: partial.timestamp,
+      dedupeWindowMs: this.config.dedupeWindow,
+    });
     const tasks = planned.map((p) => p.jobId);
     if (state === 'enqueued') {
       this.logger.info('duplicate publish ignored', { event_id: eventId, user_id: userId, version });
@@ -180,26 +178,29 @@ export class UserEventPublisher {
         })),
       );
     }
-    await PUBLISH_COMMIT.run(this.redis, [this.keys.event(eventId), this.keys.stats], [planned.length]);
+    await commitPublish(this.redis, this.keys, { eventId, tasks: planned.length });
     this.logger.info('event published', {
       event_id: eventId,
       event_type: partial.type,
       user_id: userId,
       version,
       tasks: planned.length,
-      ...(updated ? {} : { ledger: 'newer version already recorded' }),
+      ...(ledgerUpdated ? {} : { ledger: 'newer version already recorded' }),
       ...(state === 'pending' ? { resumed: true } : {}),
     });
-    return { eventId, version, tasks, enabled: true, duplicate: false, ledgerUpdated: updated === 1 };
+    return { eventId, version, tasks, enabled: true, duplicate: false, ledgerUpdated };
   }
 
-  /** Refuses the publish when any of its target queues holds `queueSize` unfinished deliveries. */
-  private async checkBacklog(services: readonly string[]): Promise<void> {
-    const backlogs = await Promise.all(services.map((s) => this.queues.backlog(s)));
-    backlogs.forEach((backlog, i) => {
-      if (backlog >= this.config.queueSize)
-        throw new QueueFullError(services[i] as string, backlog, this.config.queueSize);
-    });
+  /**
+   * Refuses the publish when any of its target queues holds `queueSize` unfinished deliveries,
+   * unless the event was already enqueued: publishing it again is a duplicate, answered as one.
+   */
+  private async checkBacklog(targets: readonly string[], eventId: string): Promise<void> {
+    const backlogs = await Promise.all(targets.map((t) => this.queues.backlog(t)));
+    const full = backlogs.findIndex((backlog) => backlog >= this.config.queueSize);
+    if (full < 0) return;
+    if ((await this.redis.hget(this.keys.event(eventId), 'state')) === 'enqueued') return;
+    throw new QueueFullError(targets[full] as string, backlogs[full] as number, this.config.queueSize);
   }
 
   /** Closes the queues this publisher opened (not the Redis connection it was given). */

@@ -31,7 +31,12 @@ describe('dashboard in headless Chromium', () => {
     }
     mkdirSync(SCREENSHOTS, { recursive: true });
     h = await startHarness({ httpTargets: 1, redisTarget: false, handlerTarget: false });
-    dashboard = await startDashboard({ service: h.service, auth: LOGIN, host: '127.0.0.1', port: 0 });
+    dashboard = await startDashboard({
+      deployment: h.service.deployment,
+      auth: LOGIN,
+      host: '127.0.0.1',
+      port: 0,
+    });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -85,7 +90,7 @@ describe('dashboard in headless Chromium', () => {
     const confirm = page.getByRole('button', { name: /^(retry|confirm|ok|yes)$/i }).last();
     if (await confirm.isVisible({ timeout: 1_000 }).catch(() => false)) await confirm.click();
 
-    const queue = h.service.queues.delivery('http-a');
+    const queue = h.service.deployment.queues.delivery('http-a');
     await waitFor(async () => (await (await queue.getJob(jobId))?.getState()) === 'waiting', {
       timeoutMs: 10_000,
       what: 'the job back in waiting',

@@ -135,7 +135,12 @@ describe('dashboard', () => {
         ],
       },
     });
-    dashboard = await startDashboard({ service: h.service, auth: AUTH, host: '127.0.0.1', port: 0 });
+    dashboard = await startDashboard({
+      deployment: h.service.deployment,
+      auth: AUTH,
+      host: '127.0.0.1',
+      port: 0,
+    });
     return { h, dashboard };
   }
 
@@ -218,7 +223,13 @@ describe('dashboard', () => {
         }),
       ],
     });
-    dashboard = await startDashboard({ service, auth: AUTH, host: '127.0.0.1', port: 0, logger });
+    dashboard = await startDashboard({
+      deployment: service.deployment,
+      auth: AUTH,
+      host: '127.0.0.1',
+      port: 0,
+      logger,
+    });
     const started = Date.now();
     const res = await call('/readyz', { auth: null });
     expect(res.status).toBe(503);
@@ -268,7 +279,8 @@ describe('dashboard', () => {
     });
 
     expect(await json('/api/stats')).toEqual(await h.service.getStats());
-    expect(await json('/api/queue-status')).toEqual(await h.service.getQueueStatus());
+    // The dashboard reads the deployment: is_running says whether the dashboard's own process runs workers.
+    expect(await json('/api/queue-status')).toEqual(await h.service.deployment.getQueueStatus());
 
     const targetsRes = await call('/api/targets');
     expect(targetsRes.status).toBe(200);
@@ -306,7 +318,7 @@ describe('dashboard', () => {
       lastError: null,
     });
     expect(byName.legacy).toMatchObject({
-      url: 'https://legacy.example.com/hook',
+      url: 'https://admin:***@legacy.example.com/hook?token=***',
       enabled: false,
       headers: ['authorization'],
       secrets: 2,
@@ -419,7 +431,7 @@ describe('dashboard', () => {
     await waitFor(async () => (await h.service.listDeadLetters({ service: 'http-a' })).total === 2, {
       what: '2 dead letters',
     });
-    const queue = h.service.queues.delivery('http-a');
+    const queue = h.service.deployment.queues.delivery('http-a');
     // Workers stopped, so the retried job is seen back in the queue before it is delivered.
     await h.service.stop();
     answer(a, 200);
@@ -560,13 +572,13 @@ describe('dashboard', () => {
 
     h = await startHarness({ httpTargets: 1, redisTarget: false, handlerTarget: false });
     await expect(
-      startDashboard({ service: h.service, auth: 'insecure-local', host: '0.0.0.0', port: 0 }),
+      startDashboard({ deployment: h.service.deployment, auth: 'insecure-local', host: '0.0.0.0', port: 0 }),
     ).rejects.toThrow(ConfigError);
     await expect(
-      startDashboard({ service: h.service, auth: {}, host: '127.0.0.1', port: 0 }),
+      startDashboard({ deployment: h.service.deployment, auth: {}, host: '127.0.0.1', port: 0 }),
     ).rejects.toThrow(ConfigError);
     dashboard = await startDashboard({
-      service: h.service,
+      deployment: h.service.deployment,
       auth: 'insecure-local',
       host: '127.0.0.1',
       port: 0,

@@ -173,8 +173,8 @@ describe('dead-letter queue', () => {
     await taken!.moveToFailed(new UnrecoverableError('job stalled more than allowable limit'), token);
     await worker.close();
     await connection.quit();
-    expect(await h.service.deadLetters.reconcile('http-a')).toBe(1);
-    expect(await h.service.deadLetters.reconcile('http-a')).toBe(0);
+    expect(await h.service.deployment.deadLetters.reconcile('http-a')).toBe(1);
+    expect(await h.service.deployment.deadLetters.reconcile('http-a')).toBe(0);
     const [record] = (await h.service.listDeadLetters()).records;
     expect(record).toMatchObject({
       id: `${eventId}.http-a`,

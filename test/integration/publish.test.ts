@@ -12,7 +12,7 @@ import {
   parseConfig,
 } from '../../src/index.js';
 import { keys } from '../../src/jobs/names.js';
-import { PUBLISH_RESERVE } from '../../src/jobs/scripts.js';
+import { reservePublish } from '../../src/jobs/scripts.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { deletePrefix, testRedis, uniquePrefix, waitFor } from '../helpers/redis.js';
 
@@ -60,11 +60,16 @@ describe('publishing', () => {
     h = await startHarness({ handlerTarget: false, redisTarget: false });
     // Step 1 happened (event reserved, ledger written), the jobs were never added: a crash.
     const k = keys(h.prefix);
-    await PUBLISH_RESERVE.run(
-      h.redis,
-      [k.event('evt-half'), k.ledger('9'), k.users],
-      ['', 'user.created', 'evt-half', '{"id":9}', 0, new Date().toISOString(), 60_000, '9'],
-    );
+    await reservePublish(h.redis, k, {
+      eventId: 'evt-half',
+      userId: '9',
+      version: undefined,
+      type: 'user.created',
+      snapshot: '{"id":9}',
+      deleted: false,
+      timestamp: new Date().toISOString(),
+      dedupeWindowMs: 60_000,
+    });
     const result = await h.service
       .createPublisher('accounts')
       .publishUserCreated({ id: 9, username: 'z' }, { id: 'evt-half' });
@@ -153,6 +158,20 @@ describe('publishing', () => {
     expect((error as Error).message).toMatch(/target "http-a" has 3 deliveries waiting \(queueSize 3\)/);
     expect(await keysUnder(h)).toEqual(before);
     expect((await h.service.getQueueStatus()).queue_length).toBe(12);
+  });
+
+  it('answers a re-publish of an enqueued event id as a duplicate even when its queue is full', async () => {
+    h = await startHarness({ start: false, config: { queueSize: 2 } });
+    const publisher = h.service.createPublisher('accounts');
+    await publisher.publishUserCreated({ id: 1 }, { id: 'evt-first' });
+    await publisher.publishUserCreated({ id: 2 });
+    const before = await keysUnder(h);
+    // The queues are full now; the first event again is a duplicate, not a refusal.
+    const again = await publisher.publishUserCreated({ id: 1 }, { id: 'evt-first' });
+    expect(again).toMatchObject({ eventId: 'evt-first', duplicate: true, version: 1 });
+    expect(await keysUnder(h)).toEqual(before);
+    // A new event is still refused.
+    await expect(publisher.publishUserCreated({ id: 3 })).rejects.toBeInstanceOf(QueueFullError);
   });
 
   it('with enabled: false, publishing is a no-op that says so, and start() runs no workers', async () => {

@@ -207,7 +207,7 @@ async function settled(setup: Setup, svc: UserSyncService, n: number, what: stri
 
 /** The ids of the repair jobs in a target's queue, in any state. */
 async function repairJobs(svc: UserSyncService, target: string): Promise<string[]> {
-  const jobs = await svc.queues
+  const jobs = await svc.deployment.queues
     .delivery(target)
     .getJobs(['waiting', 'delayed', 'prioritized', 'active', 'completed', 'failed']);
   return jobs

@@ -102,7 +102,7 @@ describe('consistency sweep in two worker processes', () => {
       expect(result.stdout).toContain('worker stopped');
     }
 
-    const schedulers = await reader.queues.maintenance.getJobSchedulers();
+    const schedulers = await reader.deployment.queues.maintenance.getJobSchedulers();
     expect(schedulers).toHaveLength(1);
     expect(schedulers[0]).toMatchObject({ key: SWEEP_SCHEDULER_ID, every: CHECK_INTERVAL_MS });
 
@@ -174,6 +174,6 @@ describe('consistency sweep in two worker processes', () => {
       );
     }
     // No scheduled sweep job failed in either process.
-    expect(await reader.queues.maintenance.getJobs(['failed'])).toHaveLength(0);
+    expect(await reader.deployment.queues.maintenance.getJobs(['failed'])).toHaveLength(0);
   }, 60_000);
 });

@@ -115,7 +115,7 @@ describe('consistency sweep', () => {
     await seed(s, service, 6);
     await service.stop();
     await s.redis.del(s.cacheKey(1), s.cacheKey(2));
-    const queue = service.queues.delivery('cache');
+    const queue = service.deployment.queues.delivery('cache');
     const before = await queue.getJobCounts('wait', 'delayed');
     const run = await service.runSweep();
     expect(run!.targets.cache).toMatchObject({ in_sync: 4, missing: 2, repairs: 0 });
@@ -206,7 +206,7 @@ describe('consistency sweep', () => {
     const run = await service.runSweep(); // enqueues a repair carrying v1
     expect(run!.repairsEnqueued).toBe(1);
     await publisher.publishUserUpdated({ id: 1, username: 'newer' }); // v2, published after the sweep read v1
-    const queue = service.queues.delivery('cache');
+    const queue = service.deployment.queues.delivery('cache');
     // Both wait: the repair (v1) and the fresh delivery (v2). Whichever runs first, v1 must
     // not be what stays.
     expect((await queue.getWaiting()).map((j) => j.id)).toContain('repair-v1-1.cache');
@@ -223,7 +223,7 @@ describe('consistency sweep', () => {
     const one = s.service(config);
     const two = s.service(config);
     await Promise.all([one.start(), two.start()]);
-    const scheduler = await one.queues.maintenance.getJobSchedulers();
+    const scheduler = await one.deployment.queues.maintenance.getJobSchedulers();
     expect(scheduler).toHaveLength(1);
     await waitFor(async () => (await one.getSweepRuns(100)).length >= 4, {
       timeoutMs: 10_000,
@@ -235,6 +235,6 @@ describe('consistency sweep', () => {
     const intervals = runs.map((r) => r.interval);
     expect(runs.every((r) => r.trigger === 'scheduled' && r.interval)).toBe(true);
     expect(new Set(intervals).size).toBe(intervals.length);
-    expect((await one.queues.maintenance.getJobs(['failed'])).length).toBe(0);
+    expect((await one.deployment.queues.maintenance.getJobs(['failed'])).length).toBe(0);
   });
 });

@@ -1,9 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import { EVENT_TYPES } from '../../src/events.js';
 import { parseDeliveryJobData, type DeliveryJobData } from '../../src/jobs/delivery-job.js';
-import { buildTask } from '../../src/workers/delivery-worker.js';
+import { buildTask } from '../../src/workers/decide.js';
 
-type Ledger = NonNullable<Parameters<typeof buildTask>[3]>;
+type Ledger = NonNullable<Parameters<typeof buildTask>[0]['ledger']>;
 
 const EVENT_ID = '0190f5b8-3f1e-7c2a-9b4d-1234567890ab';
 const TASK_ID = `${EVENT_ID}.orders`;
@@ -215,8 +215,8 @@ describe('buildTask', () => {
 
   it('sends the event itself when there is no ledger entry', () => {
     const data = jobData();
-    expect(buildTask(data, TASK_ID, 1, undefined)).toEqual(ownTask(data));
-    expect(buildTask(data, TASK_ID, 3)).toEqual(ownTask(data, 3));
+    expect(buildTask({ data, jobId: TASK_ID, attempt: 1 })).toEqual(ownTask(data));
+    expect(buildTask({ data, jobId: TASK_ID, attempt: 3 })).toEqual(ownTask(data, 3));
   });
 
   it.each([
@@ -225,20 +225,22 @@ describe('buildTask', () => {
     ['equal', 7],
   ])('sends the event itself when the ledger is %s', (_name, version) => {
     const data = jobData();
-    const task = buildTask(data, TASK_ID, 2, ledger({ version }));
+    const task = buildTask({ data, jobId: TASK_ID, attempt: 2, ledger: ledger({ version }) });
     expect(task).toEqual(ownTask(data, 2));
     expect(task.changes).toEqual({ email: 'old@example.com' });
   });
 
   it('sends the event itself when the ledger is older and deleted', () => {
     const data = jobData();
-    expect(buildTask(data, TASK_ID, 1, ledger({ version: 3, deleted: true }))).toEqual(ownTask(data));
+    expect(
+      buildTask({ data, jobId: TASK_ID, attempt: 1, ledger: ledger({ version: 3, deleted: true }) }),
+    ).toEqual(ownTask(data));
   });
 
   it('sends the ledger snapshot when the ledger is newer', () => {
     const data = jobData({ repair: true });
     const entry = ledger({ version: 9, type: 'user.status_changed' });
-    const task = buildTask(data, TASK_ID, 4, entry);
+    const task = buildTask({ data, jobId: TASK_ID, attempt: 4, ledger: entry });
     expect(task).toEqual({
       v: 1,
       eventId: EVENT_ID,
@@ -257,13 +259,18 @@ describe('buildTask', () => {
   });
 
   it('drops the changes of the own event when coalescing', () => {
-    const task = buildTask(jobData(), TASK_ID, 1, ledger({ version: 8 }));
+    const task = buildTask({ data: jobData(), jobId: TASK_ID, attempt: 1, ledger: ledger({ version: 8 }) });
     expect(task.coalesced).toBe(true);
     expect(task).not.toHaveProperty('changes');
   });
 
   it('keeps the task id and event id of the own event when coalescing', () => {
-    const task = buildTask(jobData(), TASK_ID, 1, ledger({ version: 100, eventId: 'other-event' }));
+    const task = buildTask({
+      data: jobData(),
+      jobId: TASK_ID,
+      attempt: 1,
+      ledger: ledger({ version: 100, eventId: 'other-event' }),
+    });
     expect(task.taskId).toBe(TASK_ID);
     expect(task.eventId).toBe(EVENT_ID);
   });
@@ -272,7 +279,12 @@ describe('buildTask', () => {
     'sends user.deleted when the newer ledger entry (type %s) is deleted',
     (type) => {
       const snapshot = JSON.stringify({ id: 1 });
-      const task = buildTask(jobData(), TASK_ID, 1, ledger({ version: 8, type, deleted: true, snapshot }));
+      const task = buildTask({
+        data: jobData(),
+        jobId: TASK_ID,
+        attempt: 1,
+        ledger: ledger({ version: 8, type, deleted: true, snapshot }),
+      });
       expect(task.type).toBe('user.deleted');
       expect(task.version).toBe(8);
       expect(task.user).toEqual({ id: 1 });
@@ -283,18 +295,43 @@ describe('buildTask', () => {
   it("keeps to the target's event filter: a type the target does not take is not coalesced", () => {
     const data = jobData();
     const noStatus = (type: string) => type !== 'user.status_changed';
-    expect(buildTask(data, TASK_ID, 1, ledger({ type: 'user.status_changed' }), noStatus)).toEqual(
-      ownTask(data),
-    );
+    expect(
+      buildTask({
+        data,
+        jobId: TASK_ID,
+        attempt: 1,
+        ledger: ledger({ type: 'user.status_changed' }),
+        accepts: noStatus,
+      }),
+    ).toEqual(ownTask(data));
     const noDeletes = (type: string) => type !== 'user.deleted';
-    expect(buildTask(data, TASK_ID, 1, ledger({ deleted: true, snapshot: '{"id":1}' }), noDeletes)).toEqual(
-      ownTask(data),
-    );
-    expect(buildTask(data, TASK_ID, 1, ledger({ type: 'user.updated' }), noStatus).coalesced).toBe(true);
+    expect(
+      buildTask({
+        data,
+        jobId: TASK_ID,
+        attempt: 1,
+        ledger: ledger({ deleted: true, snapshot: '{"id":1}' }),
+        accepts: noDeletes,
+      }),
+    ).toEqual(ownTask(data));
+    expect(
+      buildTask({
+        data,
+        jobId: TASK_ID,
+        attempt: 1,
+        ledger: ledger({ type: 'user.updated' }),
+        accepts: noStatus,
+      }).coalesced,
+    ).toBe(true);
   });
 
   it('sends a newer re-creation over an older delete', () => {
-    const task = buildTask(jobData({ type: 'user.deleted' }), TASK_ID, 1, ledger({ type: 'user.created' }));
+    const task = buildTask({
+      data: jobData({ type: 'user.deleted' }),
+      jobId: TASK_ID,
+      attempt: 1,
+      ledger: ledger({ type: 'user.created' }),
+    });
     expect(task.type).toBe('user.created');
     expect(task.coalesced).toBe(true);
   });
@@ -303,7 +340,9 @@ describe('buildTask', () => {
     'falls back to the own event when the ledger snapshot is %j',
     (snapshot) => {
       const data = jobData();
-      expect(buildTask(data, TASK_ID, 1, ledger({ snapshot }))).toEqual(ownTask(data));
+      expect(buildTask({ data, jobId: TASK_ID, attempt: 1, ledger: ledger({ snapshot }) })).toEqual(
+        ownTask(data),
+      );
     },
   );
 
@@ -311,7 +350,9 @@ describe('buildTask', () => {
     'falls back to the own event when the ledger type is %j',
     (type) => {
       const data = jobData();
-      expect(buildTask(data, TASK_ID, 1, ledger({ type }))).toEqual(ownTask(data));
+      expect(buildTask({ data, jobId: TASK_ID, attempt: 1, ledger: ledger({ type }) })).toEqual(
+        ownTask(data),
+      );
     },
   );
 
@@ -325,7 +366,9 @@ describe('buildTask', () => {
     'falls back to the own event when the ledger snapshot %s is not a user',
     (snapshot) => {
       const data = jobData();
-      expect(buildTask(data, TASK_ID, 1, ledger({ snapshot }))).toEqual(ownTask(data));
+      expect(buildTask({ data, jobId: TASK_ID, attempt: 1, ledger: ledger({ snapshot }) })).toEqual(
+        ownTask(data),
+      );
     },
   );
 
@@ -333,16 +376,16 @@ describe('buildTask', () => {
     const data = jobData();
     const before = JSON.stringify(data);
     Object.freeze(data);
-    buildTask(data, TASK_ID, 1, ledger());
-    buildTask(data, TASK_ID, 1, ledger({ version: 1 }));
+    buildTask({ data, jobId: TASK_ID, attempt: 1, ledger: ledger() });
+    buildTask({ data, jobId: TASK_ID, attempt: 1, ledger: ledger({ version: 1 }) });
     expect(JSON.stringify(data)).toBe(before);
   });
 
   it('returns a new object each time', () => {
     const data = jobData();
-    const task = buildTask(data, TASK_ID, 1);
+    const task = buildTask({ data, jobId: TASK_ID, attempt: 1 });
     expect(task).not.toBe(data);
     task.attempt = 99;
-    expect(buildTask(data, TASK_ID, 1).attempt).toBe(1);
+    expect(buildTask({ data, jobId: TASK_ID, attempt: 1 }).attempt).toBe(1);
   });
 });

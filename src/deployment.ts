@@ -1,0 +1,173 @@
+/**
+ * A deployment, read and operated from any process: its configuration, its Redis, its queues,
+ * and what everyone asks of it — stats, queue status, targets, dead letters (list, replay,
+ * purge), sweep runs. It starts no workers (that is `UserSyncService`): the dashboard and the
+ * CLI take one of these.
+ */
+import { parseConfig } from './config/parse.js';
+import type { SyncConfig, SyncConfigInput } from './config/schema.js';
+import { enabledTargets } from './config/targets.js';
+import { Executors, type ExecutorSources } from './executors/choose.js';
+import {
+  DeadLetters,
+  type DeadLetterFilter,
+  type DeadLetterRecord,
+  type ListOptions,
+  type Progress,
+} from './jobs/dead-letter.js';
+import { keys, type Keys } from './jobs/names.js';
+import { QueueSet } from './jobs/queues.js';
+import { readStats, type SyncStats } from './jobs/stats.js';
+import { createLogger, type Logger } from './logger.js';
+import { UserEventPublisher, type PublisherOptions } from './producers/publisher.js';
+import { DEFAULT_REDIS_URL, connectRedis, type Redis } from './redis.js';
+import { readSweepRuns, runSweep, type SweepOptions, type SweepRun } from './sweep/run.js';
+import { readLiveWorkers } from './workers/heartbeat.js';
+
+/** `getQueueStatus()`: the Go package's figures. */
+export interface QueueStatus {
+  /** Unfinished deliveries across every target queue. */
+  queue_length: number;
+  /** `queueSize`: the backlog cap per target queue. */
+  queue_cap: number;
+  /** Delivery concurrency of every live worker process (sum of their `workers`). */
+  workers: number;
+  /** Live worker processes. */
+  processes: number;
+  /** Whether this process's workers are running. */
+  is_running: boolean;
+  enabled: boolean;
+}
+
+export interface DeploymentOptions extends ExecutorSources {
+  logger?: Logger | undefined;
+  /** Clock (ms), for the sweep's figures and tests. */
+  now?: (() => number) | undefined;
+}
+
+export class Deployment {
+  readonly config: SyncConfig;
+  readonly redis: Redis;
+  readonly keys: Keys;
+  readonly queues: QueueSet;
+  readonly deadLetters: DeadLetters;
+  readonly logger: Logger;
+  /** The executors of its targets: workers deliver with them, the sweep reads state with them. */
+  readonly executors: Executors;
+  private readonly ownsRedis: boolean;
+
+  /**
+   * @param redis - a connection (left open by close()), or a URL to connect to (closed by
+   * close()); default the config's `redisUrl`, `REDIS_URL`, else redis://127.0.0.1:6379.
+   */
+  constructor(
+    config: SyncConfig | SyncConfigInput,
+    redis?: Redis | string,
+    private readonly options: DeploymentOptions = {},
+  ) {
+    this.config = parseConfig(config);
+    this.ownsRedis = typeof redis !== 'object';
+    this.redis =
+      typeof redis === 'object'
+        ? redis
+        : connectRedis(redis ?? this.config.redisUrl ?? process.env.REDIS_URL ?? DEFAULT_REDIS_URL);
+    this.keys = keys(this.config.prefix);
+    this.logger = (options.logger ?? createLogger()).child({ component: 'user-sync' });
+    this.queues = new QueueSet(this.redis, this.config.prefix, (error) =>
+      this.logger.warn('redis connection error', { error: error.message }),
+    );
+    this.deadLetters = new DeadLetters(this.queues, this.redis, this.keys, this.config, this.logger);
+    this.executors = new Executors(this.config, options);
+  }
+
+  /** A publisher that shares this deployment's config and queues. */
+  createPublisher(
+    source: string,
+    options: Omit<PublisherOptions, 'config' | 'queues'> = {},
+  ): UserEventPublisher {
+    return new UserEventPublisher(this.redis, source, {
+      logger: this.options.logger ?? this.logger,
+      ...options,
+      config: this.config,
+      queues: this.queues,
+    });
+  }
+
+  /**
+   * The targets to report on: this config's, and any other target a worker of this deployment
+   * ran (a dashboard or CLI with a partial config still shows every target's figures).
+   */
+  async knownTargets(): Promise<string[]> {
+    const known = await this.redis.smembers(this.keys.targets);
+    return [...new Set([...this.config.targets.map((t) => t.service), ...known.sort()])];
+  }
+
+  /** Counters since the deployment began, the same from every process. */
+  async getStats(): Promise<SyncStats> {
+    return readStats(this.redis, this.keys, await this.knownTargets());
+  }
+
+  /** Backlog, cap and live workers across every process; `is_running` is false here (no workers). */
+  async getQueueStatus(): Promise<QueueStatus> {
+    const [backlogs, workers] = await Promise.all([
+      Promise.all(enabledTargets(this.config).map((t) => this.queues.backlog(t.service))),
+      readLiveWorkers(this.redis, this.keys),
+    ]);
+    return {
+      queue_length: backlogs.reduce((a, b) => a + b, 0),
+      queue_cap: this.config.queueSize,
+      workers: workers.reduce((sum, w) => sum + w.concurrency, 0),
+      processes: workers.length,
+      is_running: false,
+      enabled: this.config.enabled,
+    };
+  }
+
+  /** Dead letters, newest first. */
+  listDeadLetters(options: ListOptions = {}): Promise<{ total: number; records: DeadLetterRecord[] }> {
+    return this.deadLetters.list(options);
+  }
+
+  /** Replays dead letters (all, by target, by id); returns the ids replayed. */
+  replayDeadLetters(filter: DeadLetterFilter = {}, onProgress?: Progress): Promise<string[]> {
+    return this.deadLetters.replay(filter, onProgress);
+  }
+
+  /** Deletes dead letters (all, by target, by id); returns the ids purged. */
+  purgeDeadLetters(filter: DeadLetterFilter = {}, onProgress?: Progress): Promise<string[]> {
+    return this.deadLetters.purge(filter, onProgress);
+  }
+
+  /**
+   * Runs one consistency sweep now (see `consistencyCheck`): compares every target that can
+   * report state with the ledger, from the persisted cursor, within the per-run budget, and with
+   * `autoRepair` enqueues repairs. Resolves to the run's figures, or undefined when another
+   * sweep is running.
+   */
+  runSweep(options: SweepOptions = {}): Promise<SweepRun | undefined> {
+    return runSweep(
+      {
+        redis: this.redis,
+        keys: this.keys,
+        config: this.config,
+        queues: this.queues,
+        logger: this.logger,
+        stateReader: (target) => this.executors.stateReader(target),
+        ...(this.options.now ? { now: this.options.now } : {}),
+      },
+      options,
+    );
+  }
+
+  /** The figures of the last sweeps, newest first. */
+  getSweepRuns(limit = 20): Promise<SweepRun[]> {
+    return readSweepRuns(this.redis, this.keys, limit);
+  }
+
+  /** Closes the executors' connections, the queues, and the Redis connection if it opened it. */
+  async close(): Promise<void> {
+    await this.executors.close();
+    await this.queues.close();
+    if (this.ownsRedis) await this.redis.quit().catch(() => undefined);
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * Shared fixtures: a finished target config, a delivery's job data, the task an executor sees,
+ * a ledger entry and an event, each with realistic defaults and overrides. Tests that need
+ * other defaults wrap these rather than copy them.
+ */
+import type { TargetConfig } from '../../src/config/schema.js';
+import type { UserEvent } from '../../src/events.js';
+import type { DeliveryJobData, DeliveryTask } from '../../src/jobs/delivery-job.js';
+import type { LedgerEntry } from '../../src/jobs/scripts.js';
+
+export const FIXTURE_EVENT_ID = '0190f5b8-3f1e-7c2a-9b4d-1234567890ab';
+export const FIXTURE_TIMESTAMP = '2025-09-19T21:51:28Z';
+
+/** A target as `parseConfig` leaves it: an http target named `orders` unless overridden. */
+export function targetConfig(overrides: Partial<TargetConfig> = {}): TargetConfig {
+  return {
+    service: 'orders',
+    kind: 'http',
+    url: 'http://127.0.0.1:9/webhooks/users',
+    method: 'POST',
+    enabled: true,
+    headers: {},
+    secrets: [],
+    timeoutMs: 5_000,
+    coalesce: true,
+    keyTemplate: 'user:{id}',
+    ...overrides,
+  };
+}
+
+/** The data of a delivery job: user 1's `user.updated` at version 7, for `orders`. */
+export function jobData(overrides: Partial<DeliveryJobData> = {}): DeliveryJobData {
+  return {
+    v: 1,
+    eventId: FIXTURE_EVENT_ID,
+    service: 'orders',
+    type: 'user.updated',
+    userId: 1,
+    version: 7,
+    user: { id: 1, username: 'testuser', email: 'old@example.com', role: 'guest', status: 'active' },
+    changes: { email: 'old@example.com' },
+    timestamp: FIXTURE_TIMESTAMP,
+    source: 'my-service',
+    ...overrides,
+  };
+}
+
+/** The task an executor sees for {@link jobData}: first attempt, not coalesced. */
+export function deliveryTask(overrides: Partial<DeliveryTask> = {}): DeliveryTask {
+  const data = jobData(overrides);
+  return { ...data, taskId: `${data.eventId}.${data.service}`, attempt: 1, coalesced: false, ...overrides };
+}
+
+/** A ledger entry for user 1, newer (9) than {@link jobData}. */
+export function ledgerEntry(overrides: Partial<LedgerEntry> = {}): LedgerEntry {
+  return {
+    version: 9,
+    type: 'user.updated',
+    eventId: 'later-event',
+    snapshot: JSON.stringify({ id: 1, username: 'testuser', email: 'new@example.com', status: 'active' }),
+    deleted: false,
+    ...overrides,
+  };
+}
+
+/** A validated event: user 1 created at version 1. */
+export function userEvent(overrides: Partial<UserEvent> = {}): UserEvent {
+  return {
+    id: FIXTURE_EVENT_ID,
+    type: 'user.created',
+    userId: 1,
+    version: 1,
+    user: { id: 1, username: 'testuser', email: 'test@example.com', role: 'guest', status: 'active' },
+    timestamp: FIXTURE_TIMESTAMP,
+    source: 'my-service',
+    ...overrides,
+  };
+}
