@@ -21,7 +21,8 @@ import { readStats, type SyncStats } from './jobs/stats.js';
 import { createLogger, type Logger } from './logger.js';
 import { UserEventPublisher, type PublisherOptions } from './producers/publisher.js';
 import { DEFAULT_REDIS_URL, connectRedis, type Redis } from './redis.js';
-import { readSweepRuns, runSweep, type SweepOptions, type SweepRun } from './sweep/run.js';
+import { readSweepRuns, runSweep, type SweepOptions } from './sweep/run.js';
+import { type SweepRun } from './sweep/classify.js';
 import { readLiveWorkers } from './workers/heartbeat.js';
 
 /** `getQueueStatus()`: the Go package's figures. */

@@ -59,10 +59,5 @@ export {
   type DashboardAuth,
   type DashboardCredentials,
 } from './dashboard/auth.js';
-export {
-  SWEEP_CLASSES,
-  type SweepClass,
-  type SweepRun,
-  type SweepOptions,
-  type TargetSweepFigures,
-} from './sweep/run.js';
+export { type SweepOptions } from './sweep/run.js';
+export { SWEEP_CLASSES, type SweepClass, type SweepRun, type TargetSweepFigures } from './sweep/classify.js';

@@ -10,7 +10,8 @@ import type { Logger } from './logger.js';
 import type { PublisherOptions, UserEventPublisher } from './producers/publisher.js';
 import { workerConnection, type Redis } from './redis.js';
 import { MaintenanceWorker, syncSweepScheduler } from './sweep/maintenance-worker.js';
-import type { SweepOptions, SweepRun } from './sweep/run.js';
+import type { SweepOptions } from './sweep/run.js';
+import type { SweepRun } from './sweep/classify.js';
 import { DeliveryWorker, type DeliveryOutcome } from './workers/delivery-worker.js';
 import { Heartbeat, thisProcess } from './workers/heartbeat.js';
 

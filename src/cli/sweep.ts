@@ -1,6 +1,6 @@
 /** `user-sync sweep`: one consistency sweep now, with progress, then its figures. */
 import { formatDuration } from '../duration.js';
-import { SWEEP_CLASSES, type SweepRun } from '../sweep/run.js';
+import { SWEEP_CLASSES, type SweepRun } from '../sweep/classify.js';
 import { withDeployment, type CommonOptions } from './common.js';
 import { count, table } from './format.js';
 

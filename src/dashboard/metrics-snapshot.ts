@@ -2,7 +2,7 @@ import type { Queue } from 'bullmq';
 import { DEAD_LETTER_QUEUE } from '../jobs/names.js';
 import { readLatency, type LatencyHistogram, type SyncStats } from '../jobs/stats.js';
 import type { Deployment, QueueStatus } from '../deployment.js';
-import type { SweepRun } from '../sweep/run.js';
+import type { SweepRun } from '../sweep/classify.js';
 import { readOldestWaitingAgeMs, readQueueCounts, type QueueState } from './queue-figures.js';
 
 /** The figures of one queue. */

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import { TARGET_COUNTERS } from '../jobs/stats.js';
-import { SWEEP_CLASSES } from '../sweep/run.js';
+import { SWEEP_CLASSES } from '../sweep/classify.js';
 import { histogramText } from './histogram-text.js';
 import type { MetricsSnapshot } from './metrics-snapshot.js';
 

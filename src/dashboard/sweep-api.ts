@@ -1,6 +1,6 @@
 import type { Request, RequestHandler } from 'express';
 import type { Deployment } from '../deployment.js';
-import type { SweepRun } from '../sweep/run.js';
+import type { SweepRun } from '../sweep/classify.js';
 import { HttpError } from './http-error.js';
 
 /** What GET /api/sweep answers. */

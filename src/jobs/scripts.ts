@@ -355,6 +355,11 @@ export async function clearOutcome(redis: Redis, jobKey: string): Promise<string
   return typeof outcome === 'string' ? outcome : null;
 }
 
+/** Takes a token lock (the sweep's) unless someone holds it. True if taken. */
+export async function acquireLock(redis: Redis, key: string, token: string, ttlMs: number): Promise<boolean> {
+  return (await redis.set(key, token, 'PX', ttlMs, 'NX')) === 'OK';
+}
+
 /** Extends a token lock (a delivery's, the sweep's) while `token` holds it. True if it did. */
 export async function extendLock(redis: Redis, key: string, token: string, ttlMs: number): Promise<boolean> {
   return (await LOCK_EXTEND.run(redis, [key], [token, ttlMs])) === 1;

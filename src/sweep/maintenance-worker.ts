@@ -6,7 +6,8 @@ import type { QueueSet } from '../jobs/queues.js';
 import type { Logger } from '../logger.js';
 import type { Redis } from '../redis.js';
 import { closeWorker } from '../workers/close-worker.js';
-import type { SweepOptions, SweepRun } from './run.js';
+import type { SweepOptions } from './run.js';
+import type { SweepRun } from './classify.js';
 
 /** The job scheduler of the consistency sweep, and the name of its jobs. */
 export const SWEEP_SCHEDULER_ID = 'consistency-sweep';

@@ -1,100 +1,29 @@
+/**
+ * The consistency sweep's run (I/O): walks the ledger in chunks from a persisted cursor, reads
+ * what each target holds, classifies (src/sweep/classify.ts), and with `autoRepair` enqueues
+ * repairs through the publisher's own fan-out.
+ */
 import { randomUUID } from 'node:crypto';
 import type { SyncConfig, TargetConfig } from '../config/schema.js';
-import { toError } from '../errors.js';
-import { EventType, isEventType, type UserSnapshot } from '../events.js';
-import type { DeliveryJobData } from '../jobs/delivery-job.js';
-import { taskId, type Keys } from '../jobs/names.js';
-import { deliveryJobOptions, type QueueSet } from '../jobs/queues.js';
-import type { Logger } from '../logger.js';
 import { targetAccepts } from '../config/targets.js';
-import type { Redis } from '../redis.js';
+import { toError } from '../errors.js';
+import type { UserSnapshot } from '../events.js';
 import type { ExecutionContext, Executor, TargetVersions } from '../executors/executor.js';
-
-/** How a (user, target) pair compares with the ledger. */
-export type SweepClass = 'in_sync' | 'missing' | 'stale' | 'extra' | 'unreachable' | 'unchecked' | 'filtered';
-export const SWEEP_CLASSES: readonly SweepClass[] = [
-  'in_sync',
-  'missing',
-  'stale',
-  'extra',
-  'unreachable',
-  'unchecked',
-  'filtered',
-];
-
-/** Figures of one target in one run. */
-export type TargetSweepFigures = Record<SweepClass, number> & { repairs: number };
-
-/** One run of the consistency sweep. */
-export interface SweepRun {
-  id: string;
-  trigger: 'scheduled' | 'manual';
-  /** The scheduler's interval this run belongs to (scheduled runs). */
-  interval?: string;
-  startedAt: string;
-  finishedAt: string;
-  durationMs: number;
-  usersChecked: number;
-  chunks: number;
-  /** Ledger position (user id, '' = the start) where the run began and where it stopped. */
-  cursorFrom: string;
-  cursorTo: string;
-  /** True when the run reached the end of the ledger (the next run starts over). */
-  passCompleted: boolean;
-  stoppedBy: 'end' | 'users' | 'time' | 'aborted' | 'error';
-  autoRepair: boolean;
-  repairsEnqueued: number;
-  targets: Record<string, TargetSweepFigures>;
-  error?: string;
-}
-
-/** What a ledger entry says of a user, as far as the sweep needs. */
-export interface LedgerState {
-  version: number;
-  deleted: boolean;
-  /** Type of the latest event. */
-  type: string;
-}
-
-/**
- * Compares what a target holds with the ledger. `held` is the target's version, or null when
- * it holds nothing (or a tombstone). A target ahead of the ledger is in sync: never repaired
- * backwards.
- */
-export function classify(
-  ledger: LedgerState,
-  held: number | null,
-): 'in_sync' | 'missing' | 'stale' | 'extra' {
-  if (ledger.deleted) return held === null ? 'in_sync' : 'extra';
-  if (held === null) return 'missing';
-  return held < ledger.version ? 'stale' : 'in_sync';
-}
-
-/** The event type a repair carries: the latest event's, or a delete. */
-export function repairType(ledger: LedgerState): EventType {
-  if (ledger.deleted) return EventType.UserDeleted;
-  return isEventType(ledger.type) && ledger.type !== EventType.UserDeleted
-    ? ledger.type
-    : EventType.UserCreated;
-}
-
-/** The deterministic event id of a repair: the same drift found twice is one job. */
-export function repairEventId(userId: string, version: number): string {
-  return `repair-v${version}-${userId}`;
-}
-
-export function emptyFigures(): TargetSweepFigures {
-  return {
-    in_sync: 0,
-    missing: 0,
-    stale: 0,
-    extra: 0,
-    unreachable: 0,
-    unchecked: 0,
-    filtered: 0,
-    repairs: 0,
-  };
-}
+import type { Keys } from '../jobs/names.js';
+import { deliveryJobOptions, type QueueSet } from '../jobs/queues.js';
+import { acquireLock, extendLock, releaseLock } from '../jobs/scripts.js';
+import type { Logger } from '../logger.js';
+import { planDeliveries, type PlannedDelivery } from '../producers/fan-out.js';
+import type { Redis } from '../redis.js';
+import {
+  classify,
+  emptyFigures,
+  repairEventId,
+  repairType,
+  type LedgerState,
+  type SweepRun,
+  type TargetSweepFigures,
+} from './classify.js';
 
 export interface SweepDeps {
   redis: Redis;
@@ -115,10 +44,19 @@ export interface SweepOptions {
   signal?: AbortSignal;
 }
 
-/** Lock of a running sweep: one at a time per deployment. */
+/** The sweep lock outlives the run's time budget by this much (a run that died leaves it). */
 const LOCK_MARGIN_MS = 60_000;
-const EXTEND_LOCK =
-  "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
+
+/** Where a run got to. */
+interface Progress {
+  cursorFrom: string;
+  cursor: string;
+  usersChecked: number;
+  chunks: number;
+  repairsEnqueued: number;
+  stoppedBy: SweepRun['stoppedBy'];
+  error?: string;
+}
 
 /**
  * Runs the consistency sweep once: walks the ledger from the persisted cursor a chunk at a
@@ -126,30 +64,41 @@ const EXTEND_LOCK =
  * it holds (one batched read per chunk and target), classifies each (user, target), and with
  * `autoRepair` enqueues one repair delivery per mismatch. Stops at the end of the ledger or at
  * the per-run budget; the cursor is saved after every chunk, so a run that dies is resumed by
- * the next. Returns undefined when another sweep holds the lock.
+ * the next. Returns undefined when another sweep holds the lock; the lock is released however
+ * the run ends.
  */
 export async function runSweep(deps: SweepDeps, options: SweepOptions = {}): Promise<SweepRun | undefined> {
   const { redis, keys, config, logger } = deps;
-  const now = deps.now ?? Date.now;
   const token = randomUUID();
-  const budget = config.sweep;
-  const locked = await redis.set(keys.sweepLock, token, 'PX', budget.maxRunTime + LOCK_MARGIN_MS, 'NX');
-  if (locked !== 'OK') {
+  if (!(await acquireLock(redis, keys.sweepLock, token, config.sweep.maxRunTime + LOCK_MARGIN_MS))) {
     logger.info('sweep skipped: another sweep is running');
     return undefined;
   }
+  try {
+    return await sweepLocked(deps, options, token);
+  } finally {
+    await releaseLock(redis, keys.sweepLock, token).catch(() => undefined);
+  }
+}
+
+/** The run itself, under the lock held with `token`. */
+async function sweepLocked(deps: SweepDeps, options: SweepOptions, token: string): Promise<SweepRun> {
+  const { redis, keys, config, logger } = deps;
+  const now = deps.now ?? Date.now;
+  const budget = config.sweep;
   const started = now();
   const targets = config.targets.filter((t) => t.enabled);
   const figures: Record<string, TargetSweepFigures> = Object.fromEntries(
     targets.map((t) => [t.service, emptyFigures()]),
   );
-  const cursorFrom = (await redis.get(keys.sweepCursor)) ?? '';
-  let cursor = cursorFrom;
-  let usersChecked = 0;
-  let chunks = 0;
-  let repairsEnqueued = 0;
-  let stoppedBy: SweepRun['stoppedBy'] = 'end';
-  let error: string | undefined;
+  const progress: Progress = {
+    cursorFrom: '',
+    cursor: '',
+    usersChecked: 0,
+    chunks: 0,
+    repairsEnqueued: 0,
+    stoppedBy: 'end',
+  };
   // One signal for the run: the caller's (shutdown) or the time budget, whichever comes first;
   // it reaches the state reads in flight too.
   const run = new AbortController();
@@ -159,16 +108,18 @@ export async function runSweep(deps: SweepDeps, options: SweepOptions = {}): Pro
   const budgetTimer = setTimeout(() => run.abort(), budget.maxRunTime);
   const stopReason = (): SweepRun['stoppedBy'] => (options.signal?.aborted ? 'aborted' : 'time');
   try {
+    progress.cursorFrom = progress.cursor = (await redis.get(keys.sweepCursor)) ?? '';
     for (;;) {
       if (run.signal.aborted) {
-        stoppedBy = stopReason();
+        progress.stoppedBy = stopReason();
         break;
       }
-      if (usersChecked >= budget.maxUsersPerRun) {
-        stoppedBy = 'users';
+      if (progress.usersChecked >= budget.maxUsersPerRun) {
+        progress.stoppedBy = 'users';
         break;
       }
-      const size = Math.min(budget.chunkSize, budget.maxUsersPerRun - usersChecked);
+      const size = Math.min(budget.chunkSize, budget.maxUsersPerRun - progress.usersChecked);
+      const cursor = progress.cursor;
       const ids = await redis.zrangebylex(
         keys.users,
         cursor === '' ? '-' : `(${cursor}`,
@@ -179,32 +130,36 @@ export async function runSweep(deps: SweepDeps, options: SweepOptions = {}): Pro
       );
       if (ids.length > 0) {
         const chunk = await sweepChunk(ids, targets, figures, deps, now, run.signal);
-        repairsEnqueued += chunk.repairs;
+        progress.repairsEnqueued += chunk.repairs;
         if (run.signal.aborted) {
           // Cut short: the cursor stays before this chunk, so the next run sweeps it whole.
-          stoppedBy = stopReason();
+          progress.stoppedBy = stopReason();
           break;
         }
-        usersChecked += chunk.users;
-        chunks++;
-        cursor = ids[ids.length - 1] as string;
+        progress.usersChecked += chunk.users;
+        progress.chunks++;
+        progress.cursor = ids[ids.length - 1] as string;
       }
       if (ids.length < size) {
         // The end of the ledger: the next run starts over.
-        cursor = '';
-        stoppedBy = 'end';
-        await redis.set(keys.sweepCursor, cursor);
+        progress.cursor = '';
+        progress.stoppedBy = 'end';
+        await redis.set(keys.sweepCursor, '');
         break;
       }
-      await redis.set(keys.sweepCursor, cursor);
+      await redis.set(keys.sweepCursor, progress.cursor);
       // Still ours for as long as the run goes on.
-      await redis.eval(EXTEND_LOCK, 1, keys.sweepLock, token, budget.maxRunTime + LOCK_MARGIN_MS);
-      options.onProgress?.({ usersChecked, cursor, chunks });
+      await extendLock(redis, keys.sweepLock, token, budget.maxRunTime + LOCK_MARGIN_MS);
+      options.onProgress?.({
+        usersChecked: progress.usersChecked,
+        cursor: progress.cursor,
+        chunks: progress.chunks,
+      });
     }
   } catch (caught) {
-    stoppedBy = 'error';
-    error = toError(caught).message;
-    logger.error('sweep failed', { error, cursor });
+    progress.stoppedBy = 'error';
+    progress.error = toError(caught).message;
+    logger.error('sweep failed', { error: progress.error, cursor: progress.cursor });
   } finally {
     clearTimeout(budgetTimer);
     options.signal?.removeEventListener('abort', onAbort);
@@ -217,32 +172,26 @@ export async function runSweep(deps: SweepDeps, options: SweepOptions = {}): Pro
     startedAt: new Date(started).toISOString(),
     finishedAt: new Date(finished).toISOString(),
     durationMs: finished - started,
-    usersChecked,
-    chunks,
-    cursorFrom,
-    cursorTo: cursor,
-    passCompleted: stoppedBy === 'end',
-    stoppedBy,
+    usersChecked: progress.usersChecked,
+    chunks: progress.chunks,
+    cursorFrom: progress.cursorFrom,
+    cursorTo: progress.cursor,
+    passCompleted: progress.stoppedBy === 'end',
+    stoppedBy: progress.stoppedBy,
     autoRepair: config.autoRepair,
-    repairsEnqueued,
+    repairsEnqueued: progress.repairsEnqueued,
     targets: figures,
-    ...(error !== undefined ? { error } : {}),
+    ...(progress.error !== undefined ? { error: progress.error } : {}),
   };
   await redis
     .multi()
     .lpush(keys.sweepRuns, JSON.stringify(result))
     .ltrim(keys.sweepRuns, 0, budget.keepRuns - 1)
     .exec();
-  await redis.eval(
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
-    1,
-    keys.sweepLock,
-    token,
-  );
   logger.info('sweep finished', {
-    users_checked: usersChecked,
-    repairs: repairsEnqueued,
-    stopped_by: stoppedBy,
+    users_checked: result.usersChecked,
+    repairs: result.repairsEnqueued,
+    stopped_by: result.stoppedBy,
     ms: result.durationMs,
   });
   return result;
@@ -254,6 +203,13 @@ export async function readSweepRuns(redis: Redis, keys: Keys, limit = 20): Promi
   return rows.map((row) => JSON.parse(row) as SweepRun);
 }
 
+/** A mismatch found: which target, which user, what the ledger says. */
+interface Repair {
+  target: TargetConfig;
+  userId: string;
+  state: LedgerState;
+}
+
 /** Compares one chunk of users with every target; returns the users compared and the repairs enqueued. */
 async function sweepChunk(
   ids: readonly string[],
@@ -263,19 +219,10 @@ async function sweepChunk(
   now: () => number,
   signal: AbortSignal,
 ): Promise<{ users: number; repairs: number }> {
-  const { redis, keys, config, queues, logger } = deps;
-  const pipeline = redis.pipeline();
-  for (const id of ids) pipeline.hmget(keys.ledger(id), 'v', 'del', 'type');
-  const rows = (await pipeline.exec()) ?? [];
-  const ledger = new Map<string, LedgerState>();
-  ids.forEach((id, i) => {
-    const [err, value] = rows[i] ?? [null, null];
-    if (err) throw err;
-    const [v, del, type] = (value ?? []) as Array<string | null>;
-    if (v) ledger.set(id, { version: Number(v), deleted: del === '1', type: type ?? '' });
-  });
+  const { redis, keys, config, logger } = deps;
+  const ledger = await readLedgerStates(redis, keys, ids);
   const users = [...ledger.keys()];
-  const repairs: Array<{ target: TargetConfig; userId: string; state: LedgerState }> = [];
+  const repairs: Repair[] = [];
   const ctx: ExecutionContext = { logger, signal, now };
   for (const target of targets) {
     const figure = figures[target.service] as TargetSweepFigures;
@@ -308,16 +255,50 @@ async function sweepChunk(
     }
   }
   if (repairs.length === 0 || signal.aborted) return { users: users.length, repairs: 0 };
+  const planned = await planRepairs(repairs, deps, new Date(now()).toISOString());
+  let enqueued = 0;
+  for (const [service, deliveries] of planned) {
+    const added = await enqueueRepairs(deps, service, deliveries);
+    (figures[service] as TargetSweepFigures).repairs += added;
+    enqueued += added;
+  }
+  return { users: users.length, repairs: enqueued };
+}
+
+/** What the ledger says of each user of a chunk (users gone from the ledger are left out). */
+async function readLedgerStates(
+  redis: Redis,
+  keys: Keys,
+  ids: readonly string[],
+): Promise<Map<string, LedgerState>> {
+  const pipeline = redis.pipeline();
+  for (const id of ids) pipeline.hmget(keys.ledger(id), 'v', 'del', 'type');
+  const rows = (await pipeline.exec()) ?? [];
+  const ledger = new Map<string, LedgerState>();
+  ids.forEach((id, i) => {
+    const [err, value] = rows[i] ?? [null, null];
+    if (err) throw err;
+    const [v, del, type] = (value ?? []) as Array<string | null>;
+    if (v) ledger.set(id, { version: Number(v), deleted: del === '1', type: type ?? '' });
+  });
+  return ledger;
+}
+
+/**
+ * The repair deliveries, by target, built by the publisher's own fan-out: the ledger's latest
+ * snapshot under a deterministic event id, marked as a repair (sent even at or below the
+ * watermark, always as the ledger's latest).
+ */
+async function planRepairs(
+  repairs: readonly Repair[],
+  deps: SweepDeps,
+  timestamp: string,
+): Promise<Map<string, PlannedDelivery[]>> {
   // Snapshots only for the users that get a repair.
-  const snapshots = redis.pipeline();
-  for (const repair of repairs) snapshots.hget(keys.ledger(repair.userId), 'snap');
+  const snapshots = deps.redis.pipeline();
+  for (const repair of repairs) snapshots.hget(deps.keys.ledger(repair.userId), 'snap');
   const snaps = (await snapshots.exec()) ?? [];
-  const jobOptions = deliveryJobOptions(config);
-  const byQueue = new Map<
-    TargetConfig,
-    Array<{ name: string; data: DeliveryJobData; opts: typeof jobOptions }>
-  >();
-  const timestamp = new Date(now()).toISOString();
+  const byTarget = new Map<string, PlannedDelivery[]>();
   repairs.forEach(({ target, userId, state }, i) => {
     let user: UserSnapshot;
     try {
@@ -325,41 +306,48 @@ async function sweepChunk(
     } catch {
       user = { id: userId };
     }
-    const eventId = repairEventId(userId, state.version);
-    const data: DeliveryJobData = {
-      v: 1,
-      eventId,
-      service: target.service,
+    const event = {
+      id: repairEventId(userId, state.version),
       type: repairType(state),
       userId: user.id ?? userId,
       version: state.version,
       user,
       timestamp,
       source: 'user-sync-sweep',
-      repair: true,
     };
-    const list = byQueue.get(target) ?? [];
-    list.push({ name: data.type, data, opts: { ...jobOptions, jobId: taskId(eventId, target.service) } });
-    byQueue.set(target, list);
+    const list = byTarget.get(target.service) ?? [];
+    list.push(...planDeliveries(event, [target], true));
+    byTarget.set(target.service, list);
   });
-  let enqueued = 0;
-  for (const [target, jobs] of byQueue) {
-    const queue = queues.delivery(target.service);
-    const fresh: typeof jobs = [];
-    for (const job of jobs) {
-      // Deterministic ids: a repair still pending from an earlier sweep is not added twice;
-      // one that already ran (the same drift came back) is removed so that it can run again.
-      const existing = await queue.getJob(job.opts.jobId as string);
-      if (existing) {
-        const state = await existing.getState();
-        if (state !== 'completed' && state !== 'failed') continue;
-        await existing.remove();
-      }
-      fresh.push(job);
+  return byTarget;
+}
+
+/**
+ * Adds a target's repair jobs. Deterministic ids: a repair still pending from an earlier sweep
+ * is not added twice; one that already ran (the same drift came back) is removed so that it can
+ * run again. Returns how many were added.
+ */
+async function enqueueRepairs(
+  deps: SweepDeps,
+  service: string,
+  planned: readonly PlannedDelivery[],
+): Promise<number> {
+  const queue = deps.queues.delivery(service);
+  const jobOptions = deliveryJobOptions(deps.config);
+  const fresh: PlannedDelivery[] = [];
+  for (const delivery of planned) {
+    const existing = await queue.getJob(delivery.jobId);
+    if (existing) {
+      const state = await existing.getState();
+      if (state !== 'completed' && state !== 'failed') continue;
+      await existing.remove();
     }
-    if (fresh.length > 0) await queue.addBulk(fresh);
-    (figures[target.service] as TargetSweepFigures).repairs += fresh.length;
-    enqueued += fresh.length;
+    fresh.push(delivery);
   }
-  return { users: users.length, repairs: enqueued };
+  if (fresh.length > 0) {
+    await queue.addBulk(
+      fresh.map((d) => ({ name: d.data.type, data: d.data, opts: { ...jobOptions, jobId: d.jobId } })),
+    );
+  }
+  return fresh.length;
 }

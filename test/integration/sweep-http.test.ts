@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import type { SyncConfigInput, TargetConfigInput } from '../../src/config/schema.js';
 import { createLogger } from '../../src/logger.js';
 import { UserSyncService } from '../../src/service.js';
-import { emptyFigures, type TargetSweepFigures } from '../../src/sweep/run.js';
+import { emptyFigures, type TargetSweepFigures } from '../../src/sweep/classify.js';
 import { deletePrefix, testRedis, uniquePrefix, waitFor } from '../helpers/redis.js';
 
 const silent = createLogger({ silent: true });

@@ -7,7 +7,7 @@ import type { SyncConfigInput } from '../../src/config/schema.js';
 import { createLogger } from '../../src/logger.js';
 import { UserSyncService } from '../../src/service.js';
 import { SWEEP_SCHEDULER_ID } from '../../src/sweep/maintenance-worker.js';
-import type { SweepRun } from '../../src/sweep/run.js';
+import type { SweepRun } from '../../src/sweep/classify.js';
 import { requireBuild, spawnCli, type CliProcess } from '../helpers/cli.js';
 import { TEST_REDIS_URL, deletePrefix, testRedis, uniquePrefix, waitFor } from '../helpers/redis.js';
 

@@ -238,3 +238,39 @@ describe('consistency sweep', () => {
     expect((await one.deployment.queues.maintenance.getJobs(['failed'])).length).toBe(0);
   });
 });
+
+describe('sweep: bugs fixed on the way', () => {
+  let s: Setup;
+  afterEach(async () => s?.cleanup());
+
+  it('releases its lock when the run fails right after taking it (reading the cursor)', async () => {
+    s = setup();
+    const service = s.service();
+    const { keys } = service.deployment;
+    await s.redis.hset(keys.sweepCursor, 'not', 'a string');
+    const run = await service.runSweep();
+    expect(run).toMatchObject({ stoppedBy: 'error', usersChecked: 0 });
+    expect(run?.error).toMatch(/WRONGTYPE/);
+    expect(await s.redis.exists(keys.sweepLock)).toBe(0);
+    // The next run is not locked out for maxRunTime + 60 s.
+    await s.redis.del(keys.sweepCursor);
+    expect(await service.runSweep()).toMatchObject({ stoppedBy: 'end' });
+  });
+
+  it('repairs a user whose id is 128 characters long (the longest valid id)', async () => {
+    s = setup();
+    const service = s.service({ autoRepair: true });
+    await service.start();
+    const userId = `u${'x'.repeat(127)}`;
+    await service.createPublisher('accounts').publishUserCreated({ id: userId, username: 'long' });
+    await waitFor(async () => (await service.getStats()).completed_tasks === 1, { what: 'cached' });
+    await s.redis.del(s.cacheKey(userId));
+    const run = await service.runSweep();
+    expect(run?.targets.cache).toMatchObject({ missing: 1, repairs: 1 });
+    await waitFor(async () => (await s.redis.get(s.cacheKey(userId))) !== null, {
+      what: 'the repair delivered',
+    });
+    expect((await service.listDeadLetters()).total).toBe(0);
+    expect((await service.runSweep())?.targets.cache).toMatchObject({ in_sync: 1, missing: 0, repairs: 0 });
+  });
+});
