@@ -44,16 +44,17 @@ export class ValidationError extends UserSyncError {
 
 /** A target's backlog is at `queueSize`; the publish was refused and nothing was enqueued. */
 export class QueueFullError extends UserSyncError {
+  /** The target whose queue is full (its `service` name in the config). */
   readonly service: string;
   readonly backlog: number;
   readonly cap: number;
-  constructor(service: string, backlog: number, cap: number) {
+  constructor(target: string, backlog: number, cap: number) {
     super(
       'USER_SYNC_ERR_QUEUE_FULL',
-      `queue full: target "${service}" has ${backlog} deliveries waiting (queueSize ${cap}); ` +
+      `queue full: target "${target}" has ${backlog} deliveries waiting (queueSize ${cap}); ` +
         'publish refused — start more workers, check the target, or raise queueSize',
     );
-    this.service = service;
+    this.service = target;
     this.backlog = backlog;
     this.cap = cap;
   }
@@ -68,7 +69,13 @@ export interface DeliveryErrorDetails {
   excerpt?: string;
   /** The target asked to wait this long before the next attempt (already bounded). */
   retryAfterMs?: number;
-  /** Short machine-readable reason: `http_4xx`, `timeout`, `connection`, `malformed`, … */
+  /**
+   * Short machine-readable failure code: `http_503`, `timeout`, `connection`, `malformed`, …
+   * It becomes the `code` of the dead letter (whose `reason` says why it died:
+   * `non_retryable`, `retries_exhausted`, …).
+   */
+  failureCode?: string;
+  /** @deprecated The former name of `failureCode`; still read when `failureCode` is not given. */
   reason?: string;
   cause?: unknown;
 }
@@ -79,14 +86,21 @@ export class DeliveryError extends UserSyncError {
   readonly status: number | undefined;
   readonly excerpt: string | undefined;
   readonly retryAfterMs: number | undefined;
-  readonly reason: string;
+  /** Short machine-readable failure code; the dead letter's `code`. */
+  readonly failureCode: string;
   constructor(message: string, details: DeliveryErrorDetails) {
     super('USER_SYNC_ERR_DELIVERY', message, { cause: details.cause });
     this.retryable = details.retryable;
     this.status = details.status;
     this.excerpt = details.excerpt;
     this.retryAfterMs = details.retryAfterMs;
-    this.reason = details.reason ?? (details.retryable ? 'retryable' : 'permanent');
+    this.failureCode =
+      details.failureCode ?? details.reason ?? (details.retryable ? 'retryable' : 'permanent');
+  }
+
+  /** @deprecated The former name of `failureCode`. */
+  get reason(): string {
+    return this.failureCode;
   }
 }
 

@@ -227,17 +227,17 @@ export class UserSyncService {
   }
 
   /** Starts the workers, the sweep's scheduler, the heartbeat and the reconciler. */
-  private async startWorkers(run: Running, services: string[]): Promise<void> {
+  private async startWorkers(run: Running, targets: string[]): Promise<void> {
     const d = this.deployment;
     for (const worker of run.workers) worker.start();
     run.maintenance?.start();
     await syncSweepScheduler(d.queues, d.redis, d.keys, d.config, d.logger);
     await Promise.all(run.workers.map((w) => w.worker.waitUntilReady()));
-    if (services.length > 0) await d.redis.sadd(d.keys.targets, ...services);
+    if (targets.length > 0) await d.redis.sadd(d.keys.targets, ...targets);
     run.heartbeat = new Heartbeat(d.redis, d.keys, thisProcess(d.config.workers), d.logger);
     await run.heartbeat.start();
-    void this.reconcile(services);
-    run.reconciler = setInterval(() => void this.reconcile(services), RECONCILE_MS);
+    void this.reconcile(targets);
+    run.reconciler = setInterval(() => void this.reconcile(targets), RECONCILE_MS);
     run.reconciler.unref();
     if (this.options.handleSignals) {
       run.signalHandler = () => {
@@ -263,13 +263,13 @@ export class UserSyncService {
   }
 
   /** Records dead letters of jobs BullMQ failed by itself (see DeadLetters.reconcile). */
-  private async reconcile(services: readonly string[]): Promise<void> {
-    for (const service of services) {
+  private async reconcile(targets: readonly string[]): Promise<void> {
+    for (const target of targets) {
       try {
-        await this.deployment.deadLetters.reconcile(service);
+        await this.deployment.deadLetters.reconcile(target);
       } catch (error) {
         this.deployment.logger.warn('dead-letter reconcile failed', {
-          target: service,
+          target,
           error: toError(error).message,
         });
       }

@@ -71,8 +71,8 @@ const RECORD_STATES = ['wait', 'prioritized', 'delayed'] as const;
 const PAGE = 500;
 
 /** Id of the dead-letter record of a job: its task id, made unique per target for odd job ids. */
-export function deadLetterId(service: string, jobId: string): string {
-  return jobId.endsWith(`.${service}`) ? jobId : `${jobId}.${service}`;
+export function deadLetterId(target: string, jobId: string): string {
+  return jobId.endsWith(`.${target}`) ? jobId : `${jobId}.${target}`;
 }
 
 function matches(record: DeadLetterRecord, filter: DeadLetterFilter): boolean {
@@ -226,25 +226,25 @@ export class DeadLetters {
    * (stalled too many times) or that a worker failed before it could record them. Looks at the
    * `scan` most recent failures. Returns how many records it added.
    */
-  async reconcile(service: string, scan = 1000): Promise<number> {
-    const queue = this.queues.delivery(service);
+  async reconcile(target: string, scan = 1000): Promise<number> {
+    const queue = this.queues.delivery(target);
     const failed = (await queue.getFailed(0, scan - 1)).filter((job) => job?.id !== undefined);
     // One round trip to learn which failed jobs already have a record.
     const pipeline = this.redis.pipeline();
     for (const job of failed)
-      pipeline.exists(this.queues.deadLetter.toKey(deadLetterId(service, job.id as string)));
+      pipeline.exists(this.queues.deadLetter.toKey(deadLetterId(target, job.id as string)));
     const exists = (await pipeline.exec()) ?? [];
     let added = 0;
     for (const [i, job] of failed.entries()) {
       if (exists[i]?.[1] === 1) continue;
       await this.record(
-        recordFromJob(job, service, 'failed', { code: 'failed', message: job.failedReason || 'failed' }),
+        recordFromJob(job, target, 'failed', { code: 'failed', message: job.failedReason || 'failed' }),
       );
       added++;
     }
     if (added)
       this.logger.warn('dead letters recorded for jobs failed outside delivery', {
-        target: service,
+        target,
         count: added,
       });
     return added;
@@ -265,7 +265,7 @@ export interface LastFailure {
 /** Builds a record from a job and what is known of its last failure. */
 export function recordFromJob(
   job: Job,
-  service: string,
+  target: string,
   reason: DeadLetterReason,
   last: LastFailure,
   now: () => number = Date.now,
@@ -276,8 +276,8 @@ export function recordFromJob(
   const userId = pick<string>('userId', 'string') ?? pick<number>('userId', 'number');
   const jobId = job.id ?? 'unknown';
   return {
-    id: deadLetterId(service, jobId),
-    service,
+    id: deadLetterId(target, jobId),
+    service: target,
     queue: job.queueName,
     jobId,
     ...(pick<string>('eventId', 'string') !== undefined

@@ -8,13 +8,13 @@ export const DEAD_LETTER_QUEUE = 'dead-letter';
 export const MAINTENANCE_QUEUE = 'maintenance';
 
 /** The delivery queue of a target. */
-export function deliveryQueueName(service: string): string {
-  return `deliver.${service}`;
+export function deliveryQueueName(target: string): string {
+  return `deliver.${target}`;
 }
 
 /** The deterministic delivery id, also `task_id` and `webhook-id` on the wire. */
-export function taskId(eventId: string, service: string): string {
-  return `${eventId}.${service}`;
+export function taskId(eventId: string, target: string): string {
+  return `${eventId}.${target}`;
 }
 
 /** Our own keys, beside BullMQ's. */
@@ -27,18 +27,18 @@ export function keys(prefix: string) {
     /** hash per published event id: state (pending|enqueued), v, tasks; expires after the dedupe window */
     event: (eventId: string) => `${prefix}:event:${eventId}`,
     /** hash per target: user id -> highest version delivered */
-    watermark: (service: string) => `${prefix}:wm:${service}`,
+    watermark: (target: string) => `${prefix}:wm:${target}`,
     /** BullMQ's hash of a job in a queue (user-sync adds one field: `uso`, the counted outcome) */
     job: (queueName: string, jobId: string) => `${prefix}:${queueName}:${jobId}`,
     /** per (target, user) delivery lock, so one user's deliveries to a target never overlap */
-    lock: (service: string, userId: string) => `${prefix}:lock:${service}:${userId}`,
+    lock: (target: string, userId: string) => `${prefix}:lock:${target}:${userId}`,
     /** hash of global counters */
     stats: `${prefix}:stats`,
     /** hash of counters per target */
-    targetStats: (service: string) => `${prefix}:stats:${service}`,
+    targetStats: (target: string) => `${prefix}:stats:${target}`,
     /** hash per target: delivery latency histogram (bucket fields `le_<ms>`, `le_inf`, `count`, `sum_ms`) */
-    latency: (service: string) => `${prefix}:latency:${service}`,
-    /** set of every target service a worker of this deployment has run */
+    latency: (target: string) => `${prefix}:latency:${target}`,
+    /** set of the name of every target a worker of this deployment has run */
     targets: `${prefix}:targets`,
     /** the consistency sweep: lock of the running sweep, ledger cursor, last runs, intervals run */
     sweepLock: `${prefix}:sweep:lock`,

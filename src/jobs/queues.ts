@@ -41,13 +41,13 @@ export class QueueSet {
     return queue;
   }
 
-  delivery(service: string): Queue {
-    let queue = this.deliveries.get(service);
+  delivery(target: string): Queue {
+    let queue = this.deliveries.get(target);
     if (!queue) {
       queue = this.watch(
-        new Queue(deliveryQueueName(service), { connection: this.connection, prefix: this.prefix }),
+        new Queue(deliveryQueueName(target), { connection: this.connection, prefix: this.prefix }),
       );
-      this.deliveries.set(service, queue);
+      this.deliveries.set(target, queue);
     }
     return queue;
   }
@@ -73,8 +73,8 @@ export class QueueSet {
   }
 
   /** Unfinished deliveries of a target. */
-  async backlog(service: string): Promise<number> {
-    const counts = await this.delivery(service).getJobCounts(...BACKLOG_STATES);
+  async backlog(target: string): Promise<number> {
+    const counts = await this.delivery(target).getJobCounts(...BACKLOG_STATES);
     return Object.values(counts).reduce((sum, n) => sum + n, 0);
   }
 

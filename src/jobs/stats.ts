@@ -34,9 +34,9 @@ export const GLOBAL_COUNTER: Record<TargetCounter, string> = {
 const count = (value: string | undefined) => (value ? Number(value) : 0);
 
 /** Reads every counter in one round trip. */
-export async function readStats(redis: Redis, keys: Keys, services: readonly string[]): Promise<SyncStats> {
+export async function readStats(redis: Redis, keys: Keys, targets: readonly string[]): Promise<SyncStats> {
   const pipeline = redis.pipeline().hgetall(keys.stats);
-  for (const service of services) pipeline.hgetall(keys.targetStats(service));
+  for (const target of targets) pipeline.hgetall(keys.targetStats(target));
   const results = (await pipeline.exec()) ?? [];
   const rows = results.map(([error, value]) => {
     if (error) throw error;
@@ -44,9 +44,9 @@ export async function readStats(redis: Redis, keys: Keys, services: readonly str
   });
   const global = rows[0] ?? {};
   const by_target: Record<string, TargetStats> = {};
-  services.forEach((service, i) => {
+  targets.forEach((target, i) => {
     const row = rows[i + 1] ?? {};
-    by_target[service] = Object.fromEntries(
+    by_target[target] = Object.fromEntries(
       TARGET_COUNTERS.map((c) => [c, count(row[c])]),
     ) as unknown as TargetStats;
   });
@@ -63,11 +63,11 @@ export async function readStats(redis: Redis, keys: Keys, services: readonly str
 export async function bumpCounter(
   redis: Redis,
   keys: Keys,
-  service: string,
+  target: string,
   counter: TargetCounter,
   by = 1,
 ): Promise<void> {
-  const pipeline = redis.multi().hincrby(keys.targetStats(service), counter, by);
+  const pipeline = redis.multi().hincrby(keys.targetStats(target), counter, by);
   const global = GLOBAL_COUNTER[counter];
   if (global) pipeline.hincrby(keys.stats, global, by);
   await pipeline.exec();
@@ -96,13 +96,13 @@ export interface LatencyHistogram {
 export async function readLatency(
   redis: Redis,
   keys: Keys,
-  services: readonly string[],
+  targets: readonly string[],
 ): Promise<Record<string, LatencyHistogram>> {
   const pipeline = redis.pipeline();
-  for (const service of services) pipeline.hgetall(keys.latency(service));
+  for (const target of targets) pipeline.hgetall(keys.latency(target));
   const results = (await pipeline.exec()) ?? [];
   const out: Record<string, LatencyHistogram> = {};
-  services.forEach((service, i) => {
+  targets.forEach((target, i) => {
     const [error, value] = results[i] ?? [null, {}];
     if (error) throw error;
     const row = (value ?? {}) as Record<string, string>;
@@ -114,7 +114,7 @@ export async function readLatency(
     }
     cumulative += count(row.le_inf);
     buckets.push([Infinity, cumulative]);
-    out[service] = { buckets, count: count(row.count), sumMs: count(row.sum_ms) };
+    out[target] = { buckets, count: count(row.count), sumMs: count(row.sum_ms) };
   });
   return out;
 }

@@ -257,9 +257,9 @@ async function sweepChunk(
   if (repairs.length === 0 || signal.aborted) return { users: users.length, repairs: 0 };
   const planned = await planRepairs(repairs, deps, new Date(now()).toISOString());
   let enqueued = 0;
-  for (const [service, deliveries] of planned) {
-    const added = await enqueueRepairs(deps, service, deliveries);
-    (figures[service] as TargetSweepFigures).repairs += added;
+  for (const [target, deliveries] of planned) {
+    const added = await enqueueRepairs(deps, target, deliveries);
+    (figures[target] as TargetSweepFigures).repairs += added;
     enqueued += added;
   }
   return { users: users.length, repairs: enqueued };
@@ -329,10 +329,10 @@ async function planRepairs(
  */
 async function enqueueRepairs(
   deps: SweepDeps,
-  service: string,
+  target: string,
   planned: readonly PlannedDelivery[],
 ): Promise<number> {
-  const queue = deps.queues.delivery(service);
+  const queue = deps.queues.delivery(target);
   const jobOptions = deliveryJobOptions(deps.config);
   const fresh: PlannedDelivery[] = [];
   for (const delivery of planned) {

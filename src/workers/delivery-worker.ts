@@ -191,10 +191,9 @@ export class DeliveryWorker {
 
   /** The job's data, checked: well formed, for this target, under its deterministic id. */
   private read(run: Run): { ok: true; data: DeliveryJobData } | { ok: false; reason: string } {
-    const service = this.target.service;
-    const parsed = parseDeliveryJobData(run.job.data, service);
+    const parsed = parseDeliveryJobData(run.job.data, this.target.service);
     if (!parsed.ok) return parsed;
-    const expected = taskId(parsed.data.eventId, service);
+    const expected = taskId(parsed.data.eventId, this.target.service);
     if (run.jobId !== expected) {
       return {
         ok: false,
@@ -240,13 +239,13 @@ export class DeliveryWorker {
         ...(bullSignal ? { signal: bullSignal } : {}),
         onTimeout: () => {
           attempt.abort();
-          return new DeliveryError(`no answer within ${ms} ms`, { retryable: true, reason: 'timeout' });
+          return new DeliveryError(`no answer within ${ms} ms`, { retryable: true, failureCode: 'timeout' });
         },
         onAbort: () => {
           attempt.abort();
           return this.stopping
             ? new ShutdownRelease()
-            : new DeliveryError('attempt aborted', { retryable: true, reason: 'aborted' });
+            : new DeliveryError('attempt aborted', { retryable: true, failureCode: 'aborted' });
         },
       });
     } finally {
@@ -265,7 +264,7 @@ export class DeliveryWorker {
     const err = toError(error);
     const delivery = err instanceof DeliveryError ? err : undefined;
     const retryable = delivery ? delivery.retryable : true;
-    const code = delivery?.reason ?? 'error';
+    const code = delivery?.failureCode ?? 'error';
     if (retryable && run.attempt < (run.job.opts.attempts ?? 1)) {
       await bumpCounter(this.options.redis, this.options.keys, this.target.service, 'retried');
       this.logOutcome(run, 'retry', {

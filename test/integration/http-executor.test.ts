@@ -270,7 +270,7 @@ describe('http executor: responses', () => {
     const error = await deliveryError(newExecutor().execute(task(), target(server.url), context()));
     expect(error.retryable).toBe(true);
     expect(error.status).toBe(500);
-    expect(error.reason).toBe('http_500');
+    expect(error.failureCode).toBe('http_500');
     expect(error.message).toBe('HTTP 500 from orders');
     expect(error.excerpt).toBe('internal error');
     expect(error.retryAfterMs).toBeUndefined();
@@ -284,7 +284,7 @@ describe('http executor: responses', () => {
     const error = await deliveryError(newExecutor().execute(task(), target(server.url), context()));
     expect(error.retryable).toBe(false);
     expect(error.status).toBe(404);
-    expect(error.reason).toBe('http_404');
+    expect(error.failureCode).toBe('http_404');
     expect(error.excerpt).toBe('{"error":"no such route"}');
   });
 
@@ -384,7 +384,7 @@ describe('http executor: request failures', () => {
       newExecutor().execute(task(), target(server.url, { timeoutMs: 200 }), context()),
     );
     expect(error.retryable).toBe(true);
-    expect(error.reason).toBe('timeout');
+    expect(error.failureCode).toBe('timeout');
     expect(error.status).toBeUndefined();
     expect(Date.now() - started).toBeLessThan(4000);
   });
@@ -395,7 +395,7 @@ describe('http executor: request failures', () => {
     servers.splice(servers.indexOf(server), 1);
     const error = await deliveryError(newExecutor().execute(task(), target(server.url), context()));
     expect(error.retryable).toBe(true);
-    expect(error.reason).toBe('connection');
+    expect(error.failureCode).toBe('connection');
     expect(error.cause).toBeInstanceOf(Error);
     expect((error.cause as { code?: unknown }).code).toBe('ECONNREFUSED');
   });
@@ -411,7 +411,7 @@ describe('http executor: request failures', () => {
     controller.abort();
     const error = await deliveryError(pending);
     expect(error.retryable).toBe(true);
-    expect(error.reason).toBe('aborted');
+    expect(error.failureCode).toBe('aborted');
   });
 
   it('an already aborted signal sends nothing', async () => {
@@ -419,7 +419,7 @@ describe('http executor: request failures', () => {
     const error = await deliveryError(
       newExecutor().execute(task(), target(server.url), context({ signal: AbortSignal.abort() })),
     );
-    expect(error.reason).toBe('aborted');
+    expect(error.failureCode).toBe('aborted');
     expect(server.requests).toHaveLength(0);
   });
 

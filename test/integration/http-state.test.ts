@@ -161,7 +161,7 @@ describe('http readState, bulk', () => {
     });
     const error = await failure(reader().readState(ids(10), target(bulk(`${srv.origin}/bulk`)), context()));
     expect(error.retryable).toBe(true);
-    expect(error.reason).toBe('state_unavailable');
+    expect(error.failureCode).toBe('state_unavailable');
     expect(error.message).toContain('crm');
     expect(error.message).toContain('"u3"');
   });
@@ -171,7 +171,7 @@ describe('http readState, bulk', () => {
     const error = await failure(
       reader().readState(['u0', 'u1'], target(bulk(`${srv.origin}/bulk`)), context()),
     );
-    expect(error.reason).toBe('state_unavailable');
+    expect(error.failureCode).toBe('state_unavailable');
     expect(error.message).toContain('"u1"');
   });
 
@@ -182,7 +182,7 @@ describe('http readState, bulk', () => {
     });
     const error = await failure(reader().readState(ids(3), target(bulk(`${srv.origin}/bulk`)), context()));
     expect(error.retryable).toBe(true);
-    expect(error.reason).toBe('state_unavailable');
+    expect(error.failureCode).toBe('state_unavailable');
     expect(error.status).toBe(500);
     expect(error.message).toMatch(/crm.*HTTP 500/);
     expect(error.excerpt).toBe('boom');
@@ -191,7 +191,7 @@ describe('http readState, bulk', () => {
   it('a body that is not JSON fails the read', async () => {
     const srv = await server((_req, res) => res.end('<html>ok</html>'));
     const error = await failure(reader().readState(ids(3), target(bulk(`${srv.origin}/bulk`)), context()));
-    expect(error.reason).toBe('state_unavailable');
+    expect(error.failureCode).toBe('state_unavailable');
     expect(error.message).toContain('not JSON');
   });
 
@@ -292,7 +292,7 @@ describe('http readState, single', () => {
       reader().readState(ids(10), target(single(`${srv.origin}/users/{id}`)), context()),
     );
     expect(error.retryable).toBe(true);
-    expect(error.reason).toBe('state_unavailable');
+    expect(error.failureCode).toBe('state_unavailable');
     expect(error.status).toBe(500);
     expect(error.message).toMatch(/crm.*HTTP 500.*"u4"/);
   });
@@ -308,7 +308,7 @@ describe('http readState, single', () => {
     const error = await failure(
       reader().readState(['u1'], target(single(`${srv.origin}/users/{id}`)), context()),
     );
-    expect(error.reason).toBe('state_unavailable');
+    expect(error.failureCode).toBe('state_unavailable');
     expect(error.message).toContain('invalid answer');
     expect(error.message).toContain('"u1"');
   });
@@ -365,7 +365,7 @@ describe('http readState, failures', () => {
       const error = await failure(reader().readState(ids(20), target(state), context()));
       expect(Date.now() - started).toBeLessThan(1000);
       expect(error.retryable).toBe(true);
-      expect(error.reason).toBe('state_unavailable');
+      expect(error.failureCode).toBe('state_unavailable');
       expect(error.message).toMatch(/crm.*connection/);
       expect((error.cause as { code?: unknown }).code).toBe('ECONNREFUSED');
     }
@@ -380,7 +380,7 @@ describe('http readState, failures', () => {
       reader().readState(['u1'], target(single(`${srv.origin}/users/{id}`), { timeoutMs: 150 }), context()),
     );
     expect(Date.now() - started).toBeLessThan(2000);
-    expect(error.reason).toBe('state_unavailable');
+    expect(error.failureCode).toBe('state_unavailable');
     expect(error.message).toContain('timeout');
   });
 
@@ -396,7 +396,7 @@ describe('http readState, failures', () => {
     );
     setTimeout(() => controller.abort(), 50);
     const error = await failure(pending);
-    expect(error.reason).toBe('state_unavailable');
+    expect(error.failureCode).toBe('state_unavailable');
   });
 
   it('never puts secrets or credentials in the error, its message or its cause', async () => {

@@ -340,7 +340,7 @@ describe('redis executor', () => {
       expect(error).toBeInstanceOf(DeliveryError);
       const delivery = error as DeliveryError;
       expect(delivery.retryable).toBe(true);
-      expect(delivery.reason).toBe('redis_error');
+      expect(delivery.failureCode).toBe('redis_error');
       expect(delivery.message).toContain('127.0.0.1:1');
       expect(delivery.message).not.toContain('s3cret-pw');
 
@@ -376,7 +376,7 @@ describe('redis executor', () => {
       const error = await caught(stalled.execute(task(EventType.UserUpdated, newUser(), 1), slow, ctx()));
       expect(error).toBeInstanceOf(DeliveryError);
       expect((error as DeliveryError).retryable).toBe(true);
-      expect((error as DeliveryError).reason).toBe('timeout');
+      expect((error as DeliveryError).failureCode).toBe('timeout');
     } finally {
       await stalled.close?.();
       for (const socket of sockets) socket.destroy();

@@ -42,7 +42,7 @@ describe('custom executors, rate limits, logs and shared figures', () => {
           throw new DeliveryError('index rejected the document', {
             retryable: false,
             status: 422,
-            reason: 'rejected',
+            failureCode: 'rejected',
           });
         }
         received.push(task);

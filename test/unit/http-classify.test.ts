@@ -109,7 +109,7 @@ describe('classifyRequestError', () => {
     ['a plain Error', new Error('boom'), 'unknown'],
     ['a string', 'boom', 'unknown'],
     ['null', null, 'unknown'],
-  ] as const)('%s -> %s, retryable', (_label, error, reason) => {
-    expect(classifyRequestError(error)).toEqual({ retryable: true, reason });
+  ] as const)('%s -> %s, retryable', (_label, error, failureCode) => {
+    expect(classifyRequestError(error)).toEqual({ retryable: true, failureCode });
   });
 });

@@ -430,7 +430,7 @@ describe('error classes', () => {
       status: 503,
       excerpt: 'busy',
       retryAfterMs: 2_000,
-      reason: 'http_5xx',
+      failureCode: 'http_5xx',
       cause,
     });
     expect(error).toBeInstanceOf(UserSyncError);
@@ -441,13 +441,20 @@ describe('error classes', () => {
     expect(error.status).toBe(503);
     expect(error.excerpt).toBe('busy');
     expect(error.retryAfterMs).toBe(2_000);
-    expect(error.reason).toBe('http_5xx');
+    expect(error.failureCode).toBe('http_5xx');
     expect(error.cause).toBe(cause);
   });
 
-  it('DeliveryError defaults its reason from retryable', () => {
-    expect(new DeliveryError('x', { retryable: true }).reason).toBe('retryable');
-    expect(new DeliveryError('x', { retryable: false }).reason).toBe('permanent');
+  it('DeliveryError still reads and answers `reason`, the former name of failureCode', () => {
+    const error = new DeliveryError('x', { retryable: false, reason: 'rejected' });
+    expect(error.failureCode).toBe('rejected');
+    expect(error.failureCode).toBe('rejected');
+    expect(new DeliveryError('x', { retryable: false, failureCode: 'a', reason: 'b' }).failureCode).toBe('a');
+  });
+
+  it('DeliveryError defaults its failure code from retryable', () => {
+    expect(new DeliveryError('x', { retryable: true }).failureCode).toBe('retryable');
+    expect(new DeliveryError('x', { retryable: false }).failureCode).toBe('permanent');
     const bare = new DeliveryError('x', { retryable: false });
     expect(bare.status).toBeUndefined();
     expect(bare.excerpt).toBeUndefined();

@@ -74,25 +74,28 @@ function field(error: object, name: 'name' | 'code' | 'message'): unknown {
  * a timeout, a broken connection or a shutdown-time abort may all succeed on the next attempt,
  * and an unknown error is retried rather than dropped.
  */
-export function classifyRequestError(error: unknown): { retryable: boolean; reason: RequestErrorReason } {
-  if (typeof error !== 'object' || error === null) return { retryable: true, reason: 'unknown' };
+export function classifyRequestError(error: unknown): {
+  retryable: boolean;
+  failureCode: RequestErrorReason;
+} {
+  if (typeof error !== 'object' || error === null) return { retryable: true, failureCode: 'unknown' };
   const name = field(error, 'name');
   const code = field(error, 'code');
   const message = field(error, 'message');
   if (name === 'TimeoutError' || code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT') {
-    return { retryable: true, reason: 'timeout' };
+    return { retryable: true, failureCode: 'timeout' };
   }
   if (name === 'AbortError' || code === 'ERR_ABORTED' || code === 'ABORT_ERR') {
-    return { retryable: true, reason: 'aborted' };
+    return { retryable: true, failureCode: 'aborted' };
   }
   if (
     (typeof code === 'string' && CONNECTION_CODES.has(code)) ||
     (typeof message === 'string' && /socket hang up/i.test(message)) ||
     error instanceof RequestError
   ) {
-    return { retryable: true, reason: 'connection' };
+    return { retryable: true, failureCode: 'connection' };
   }
-  return { retryable: true, reason: 'unknown' };
+  return { retryable: true, failureCode: 'unknown' };
 }
 
 /**

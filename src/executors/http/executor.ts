@@ -100,7 +100,10 @@ export function createHttpExecutor(options: HttpExecutorOptions = {}): Executor 
     ctx: ExecutionContext,
   ): Promise<DeliveryResult> {
     if (!target.url) {
-      throw new DeliveryError(`target ${target.service} has no url`, { retryable: false, reason: 'config' });
+      throw new DeliveryError(`target ${target.service} has no url`, {
+        retryable: false,
+        failureCode: 'config',
+      });
     }
     const body = buildWebhookBody(task);
     const timestamp = Math.floor(ctx.now() / 1000);
@@ -116,10 +119,10 @@ export function createHttpExecutor(options: HttpExecutorOptions = {}): Executor 
         signal: ctx.signal,
       });
     } catch (error) {
-      const { retryable, reason } = classifyRequestError(error);
-      throw new DeliveryError(`${reason} delivering to ${target.service}: ${toError(error).message}`, {
+      const { retryable, failureCode } = classifyRequestError(error);
+      throw new DeliveryError(`${failureCode} delivering to ${target.service}: ${toError(error).message}`, {
         retryable,
-        reason,
+        failureCode,
         cause: detachedCause(error),
       });
     }
@@ -131,7 +134,7 @@ export function createHttpExecutor(options: HttpExecutorOptions = {}): Executor 
     throw new DeliveryError(`HTTP ${status} from ${target.service}`, {
       retryable,
       status,
-      reason: `http_${status}`,
+      failureCode: `http_${status}`,
       excerpt: utf8Excerpt(response.rawBody, excerptBytes),
       retryAfterMs: retryable
         ? parseRetryAfter(response.headers['retry-after'], ctx.now(), retryAfterMaxMs)

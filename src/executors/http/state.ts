@@ -1,5 +1,5 @@
 /**
- * Reading the versions an HTTP target holds, for the consistency sweep (DESIGN.md, "Consistency
+ * Reading the versions an HTTP target holds, for the consistency sweep (README, "Consistency
  * sweep"). A target opts in with its `state` setting:
  *
  * - `state.url`, a template with `{id}`: one GET per user, at most `state.concurrency` in
@@ -9,7 +9,7 @@
  *
  * Anything else — another status, a body that is not the documented JSON, a version that is
  * not a non-negative integer or null, an id missing from a bulk answer, a timeout, a broken
- * connection, an abort — fails the whole read with a retryable DeliveryError (reason
+ * connection, an abort — fails the whole read with a retryable DeliveryError (failure code
  * `state_unavailable`), so that the sweep counts the target as unreachable rather than guess.
  *
  * The parsing and validation are pure functions, exported for tests; {@link createStateReader}
@@ -29,7 +29,7 @@ import { USER_AGENT } from './wire.js';
 /** The `state` setting of a target, as validated by the config. */
 export type TargetStateConfig = NonNullable<TargetConfig['state']>;
 
-/** The reason of every DeliveryError thrown by a state read that failed. */
+/** The failure code of every DeliveryError thrown by a state read that failed. */
 export const STATE_UNAVAILABLE = 'state_unavailable';
 
 /** Bulk requests in flight at once for one read. */
@@ -218,7 +218,7 @@ function unavailable(
 ): DeliveryError {
   return new DeliveryError(`cannot read state of target ${target.service}: ${cause} (${what})`, {
     retryable: true,
-    reason: STATE_UNAVAILABLE,
+    failureCode: STATE_UNAVAILABLE,
     ...extra,
   });
 }
@@ -239,7 +239,7 @@ export type StateReader = (
  * authenticate the caller. Each request is bounded by `target.timeoutMs` and `ctx.signal`.
  *
  * The Map returned has an entry for every id asked for. A target without a `state` setting
- * throws a non-retryable DeliveryError (reason `config`): check {@link canReadState} first.
+ * throws a non-retryable DeliveryError (failure code `config`): check {@link canReadState} first.
  */
 export function createStateReader(client: Got): StateReader {
   async function request(
@@ -264,8 +264,8 @@ export function createStateReader(client: Got): StateReader {
         signal,
       });
     } catch (error) {
-      const { reason } = classifyRequestError(error);
-      throw unavailable(target, what, `${reason}: ${toError(error).message}`, {
+      const { failureCode } = classifyRequestError(error);
+      throw unavailable(target, what, `${failureCode}: ${toError(error).message}`, {
         cause: detachedCause(error),
       });
     }
@@ -336,7 +336,7 @@ export function createStateReader(client: Got): StateReader {
     if (!canReadState(target) || state === undefined) {
       throw new DeliveryError(
         `target ${target.service} has no state setting (state.url or state.bulkUrl); its versions cannot be read`,
-        { retryable: false, reason: 'config' },
+        { retryable: false, failureCode: 'config' },
       );
     }
     const ids = [...new Set(userIds)];

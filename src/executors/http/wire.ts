@@ -1,5 +1,5 @@
 /**
- * The HTTP wire format of a delivery (DESIGN.md, "HTTP delivery"): the JSON body, byte for
+ * The HTTP wire format of a delivery (README, "HTTP delivery"): the JSON body, byte for
  * byte, and the user agent that names user-sync and its version.
  */
 import type { DeliveryTask } from '../../jobs/delivery-job.js';

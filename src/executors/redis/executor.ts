@@ -104,8 +104,8 @@ function bounded<T>(work: Promise<T>, timeoutMs: number, signal: AbortSignal): P
     ms: timeoutMs,
     signal,
     onTimeout: () =>
-      new DeliveryError(`no answer within ${timeoutMs} ms`, { retryable: true, reason: 'timeout' }),
-    onAbort: () => new DeliveryError('attempt aborted', { retryable: true, reason: 'aborted' }),
+      new DeliveryError(`no answer within ${timeoutMs} ms`, { retryable: true, failureCode: 'timeout' }),
+    onAbort: () => new DeliveryError('attempt aborted', { retryable: true, failureCode: 'aborted' }),
   });
 }
 
@@ -189,13 +189,13 @@ export function createRedisExecutor(options: RedisExecutorOptions): Executor {
     if (!url) {
       throw new DeliveryError(`redis target "${target.service}" has no url`, {
         retryable: false,
-        reason: 'config',
+        failureCode: 'config',
       });
     }
     if (closed) {
       throw new DeliveryError(`redis executor is closed (target "${target.service}")`, {
         retryable: true,
-        reason: 'closed',
+        failureCode: 'closed',
       });
     }
     let client = clients.get(url);
@@ -215,7 +215,7 @@ export function createRedisExecutor(options: RedisExecutorOptions): Executor {
     const message = redactText(cause.message, [url]);
     return new DeliveryError(`redis target "${target.service}" (${redactUrl(url)}): ${message}`, {
       retryable: true,
-      reason: 'redis_error',
+      failureCode: 'redis_error',
       cause,
     });
   }
@@ -225,12 +225,12 @@ export function createRedisExecutor(options: RedisExecutorOptions): Executor {
       if (!Number.isSafeInteger(task.version) || task.version <= 0) {
         throw new DeliveryError(`version must be a positive integer, got ${String(task.version)}`, {
           retryable: false,
-          reason: 'malformed',
+          failureCode: 'malformed',
         });
       }
       const { client, url } = clientFor(target);
       if (ctx.signal.aborted) {
-        throw new DeliveryError('attempt aborted', { retryable: true, reason: 'aborted' });
+        throw new DeliveryError('attempt aborted', { retryable: true, failureCode: 'aborted' });
       }
       const key = userKey(target.keyTemplate, task.userId);
       const isDelete = task.type === EventType.UserDeleted;
@@ -258,7 +258,7 @@ export function createRedisExecutor(options: RedisExecutorOptions): Executor {
       if (applied !== 0 && applied !== 1) {
         throw new DeliveryError(`redis target "${target.service}": unexpected script reply`, {
           retryable: true,
-          reason: 'redis_error',
+          failureCode: 'redis_error',
         });
       }
       if (applied === 0) {
