@@ -1,9 +1,10 @@
 import { LuaScript, type Redis } from '../redis.js';
 import type { Keys } from './names.js';
+import { LOCK_SCRIPTS } from './locks.js';
 import { GLOBAL_COUNTER, latencyBucket, type TargetCounter } from './stats.js';
 
 /**
- * The Lua scripts behind publishing, delivery and locks, each behind one typed function: only
+ * The Lua scripts behind publishing and delivery, each behind one typed function: only
  * that function knows its KEYS and ARGV order and the shape of its reply. Each script touches
  * only keys under one prefix (one hash tag), so they run unchanged on Redis Cluster.
  */
@@ -154,39 +155,16 @@ return outcome
   1,
 );
 
-/** Extends a (target, user) lock while this run holds it. KEYS: lock. ARGV: token, ttl ms. */
-const LOCK_EXTEND = new LuaScript(
-  `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-`,
-  1,
-);
-
-/** Releases a (target, user) lock if this token still holds it. KEYS: lock. ARGV: token. */
-const LOCK_RELEASE = new LuaScript(
-  `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-`,
-  1,
-);
-
 /** Each script's SHA1 and name, for tools that count Redis commands (the benchmarks). */
 export const SCRIPT_NAMES: ReadonlyMap<string, string> = new Map(
   Object.entries({
+    ...LOCK_SCRIPTS,
     PUBLISH_RESERVE,
     PUBLISH_COMMIT,
     DELIVERY_BEGIN,
     DELIVERY_FINISH,
     COUNT_OUTCOME,
     CLEAR_OUTCOME,
-    LOCK_EXTEND,
-    LOCK_RELEASE,
   }).map(([name, script]) => [script.sha, name]),
 );
 
@@ -353,19 +331,4 @@ export async function countOutcome(
 export async function clearOutcome(redis: Redis, jobKey: string): Promise<string | null> {
   const outcome = await CLEAR_OUTCOME.run(redis, [jobKey], []);
   return typeof outcome === 'string' ? outcome : null;
-}
-
-/** Takes a token lock (the sweep's) unless someone holds it. True if taken. */
-export async function acquireLock(redis: Redis, key: string, token: string, ttlMs: number): Promise<boolean> {
-  return (await redis.set(key, token, 'PX', ttlMs, 'NX')) === 'OK';
-}
-
-/** Extends a token lock (a delivery's, the sweep's) while `token` holds it. True if it did. */
-export async function extendLock(redis: Redis, key: string, token: string, ttlMs: number): Promise<boolean> {
-  return (await LOCK_EXTEND.run(redis, [key], [token, ttlMs])) === 1;
-}
-
-/** Releases a token lock if `token` still holds it. True if it did. */
-export async function releaseLock(redis: Redis, key: string, token: string): Promise<boolean> {
-  return (await LOCK_RELEASE.run(redis, [key], [token])) === 1;
 }

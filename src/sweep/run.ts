@@ -11,7 +11,7 @@ import type { UserSnapshot } from '../events.js';
 import type { ExecutionContext, Executor, TargetVersions } from '../executors/executor.js';
 import type { Keys } from '../jobs/names.js';
 import { deliveryJobOptions, type QueueSet } from '../jobs/queues.js';
-import { acquireLock, extendLock, releaseLock } from '../jobs/scripts.js';
+import { acquireLock, extendLock, releaseLock } from '../jobs/locks.js';
 import type { Logger } from '../logger.js';
 import { planDeliveries, type PlannedDelivery } from '../producers/fan-out.js';
 import type { Redis } from '../redis.js';

@@ -3,7 +3,7 @@
  * renewed while the run goes on (like BullMQ's job lock), and released when the run is done
  * with the target — never earlier. After a worker dies it is gone about `ttlMs` later.
  */
-import { extendLock, releaseLock } from '../jobs/scripts.js';
+import { extendLock, releaseLock } from '../jobs/locks.js';
 import type { Redis } from '../redis.js';
 
 export class UserLock {
