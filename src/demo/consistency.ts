@@ -3,7 +3,7 @@
  */
 import { keys } from '../jobs/names.js';
 import type { Redis } from '../redis.js';
-import { userKey } from '../executors/redis/executor.js';
+import { userKey } from '../executors/redis/compare-and-write.js';
 import type { ReceivedUser } from './receiver.js';
 
 /** The ledger's latest state of one user. */

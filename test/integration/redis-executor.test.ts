@@ -8,7 +8,8 @@ import { EventType } from '../../src/events.js';
 import type { DeliveryTask } from '../../src/jobs/delivery-job.js';
 import { createLogger } from '../../src/logger.js';
 import type { ExecutionContext, Executor } from '../../src/executors/executor.js';
-import { createRedisExecutor, tombstoneKey, userKey } from '../../src/executors/redis/executor.js';
+import { tombstoneKey, userKey } from '../../src/executors/redis/compare-and-write.js';
+import { createRedisExecutor } from '../../src/executors/redis/executor.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379/0';
 const PREFIX = `test-rx-${randomBytes(6).toString('hex')}`;

@@ -1,4 +1,4 @@
-import { tombstoneKey, userKey } from '../../src/executors/redis/executor.js';
+import { tombstoneKey, userKey } from '../../src/executors/redis/compare-and-write.js';
 
 describe('userKey', () => {
   it('replaces {id} with the user id', () => {

@@ -1,11 +1,18 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { TargetConfig } from '../../config/schema.js';
 import { ConfigError, DeliveryError, toError } from '../../errors.js';
-import { EventType, type UserId } from '../../events.js';
+import { EventType } from '../../events.js';
 import type { DeliveryTask } from '../../jobs/delivery-job.js';
 import { withDeadline } from '../../deadline.js';
 import { redactText, redactUrl } from '../../redact.js';
-import { LuaScript } from '../../redis.js';
+import {
+  compareAndWrite,
+  storedVersion,
+  userKey,
+  type StoredUser,
+  type TargetWrite,
+} from './compare-and-write.js';
+import { defaultConnect, shutdown } from './connections.js';
 import type { DeliveryResult, ExecutionContext, Executor, TargetVersions } from '../executor.js';
 
 /** Options of {@link createRedisExecutor}. */
@@ -22,82 +29,6 @@ export interface RedisExecutorOptions {
   connect?: (url: string) => Redis;
 }
 
-/** The key a Redis target keeps a user under: every `{id}` in `template` replaced by the user id. */
-export function userKey(template: string, userId: UserId): string {
-  return template.split('{id}').join(String(userId));
-}
-
-/** The key of the tombstone a delete leaves beside the user key: `<userKey>:tombstone`. */
-export function tombstoneKey(key: string): string {
-  return `${key}:tombstone`;
-}
-
-/**
- * Compare-by-version write or delete, atomically.
- * KEYS: userKey, tombstoneKey. ARGV: op (`set` | `del`), version, JSON value, tombstone TTL (ms).
- * The version held is the larger of the stored value's `version` (0 when the value is missing,
- * not JSON or has no numeric version) and the tombstone's. Returns 0 when the requested version
- * is not above it (nothing changed), 1 when the write or delete was applied.
- */
-const COMPARE_AND_WRITE = new LuaScript(
-  `
-local current = 0
-local raw = redis.call('GET', KEYS[1])
-if raw then
-  local ok, decoded = pcall(cjson.decode, raw)
-  if ok and type(decoded) == 'table' and type(decoded.version) == 'number' then
-    current = decoded.version
-  end
-end
-local tomb = tonumber(redis.call('GET', KEYS[2]))
-if tomb and tomb > current then
-  current = tomb
-end
-local requested = tonumber(ARGV[2])
-if not requested then
-  return redis.error_reply('ERR user-sync: version is not a number')
-end
-if requested <= current then
-  return 0
-end
-if ARGV[1] == 'del' then
-  redis.call('DEL', KEYS[1])
-  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[4])
-elseif ARGV[1] == 'set' then
-  redis.call('SET', KEYS[1], ARGV[3])
-else
-  return redis.error_reply('ERR user-sync: unknown op ' .. tostring(ARGV[1]))
-end
-return 1
-`,
-  2,
-);
-
-/** What the Redis target stores at a user's key. */
-interface StoredUser {
-  version: number;
-  user: unknown;
-  updatedAt: string;
-}
-
-function defaultConnect(url: string): Redis {
-  return new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false });
-}
-
-/** Parses a stored value; the version it holds, or null when it cannot be read. */
-function storedVersion(raw: string | null): number | null {
-  if (raw === null) return null;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    return null;
-  }
-  if (typeof parsed !== 'object' || parsed === null || !('version' in parsed)) return null;
-  const { version } = parsed;
-  return typeof version === 'number' && Number.isFinite(version) ? version : null;
-}
-
 /** Bounds a target call by the target's timeout and the attempt's signal. */
 function bounded<T>(work: Promise<T>, timeoutMs: number, signal: AbortSignal): Promise<T> {
   return withDeadline(work, {
@@ -107,63 +38,6 @@ function bounded<T>(work: Promise<T>, timeoutMs: number, signal: AbortSignal): P
       new DeliveryError(`no answer within ${timeoutMs} ms`, { retryable: true, failureCode: 'timeout' }),
     onAbort: () => new DeliveryError('attempt aborted', { retryable: true, failureCode: 'aborted' }),
   });
-}
-
-/** How long `close()` waits for a connection to end before dropping it. */
-const CLOSE_GRACE_MS = 2_000;
-
-/** Read through a function so that TypeScript does not narrow a status that changes under it. */
-function hasEnded(client: Redis): boolean {
-  return client.status === 'end';
-}
-
-/** Ends a connection at once, destroying its socket so that a silent server cannot hold it open. */
-function drop(client: Redis): void {
-  client.disconnect();
-  const stream: { destroy(): void } | undefined = client.stream;
-  stream?.destroy();
-}
-
-/** Resolves when the connection has ended, or after `CLOSE_GRACE_MS` at the latest. */
-async function ended(client: Redis): Promise<void> {
-  if (hasEnded(client)) return;
-  let timer: NodeJS.Timeout | undefined;
-  let onEnd: (() => void) | undefined;
-  await new Promise<void>((resolve) => {
-    onEnd = resolve;
-    client.once('end', onEnd);
-    timer = setTimeout(resolve, CLOSE_GRACE_MS);
-  });
-  clearTimeout(timer);
-  if (onEnd) client.off('end', onEnd);
-}
-
-/**
- * Closes a connection: a ready one quits (its pending replies arrive first), bounded by
- * `CLOSE_GRACE_MS`; any other is dropped at once.
- */
-async function shutdown(client: Redis): Promise<void> {
-  switch (client.status) {
-    case 'end':
-      return;
-    case 'wait':
-    case 'reconnecting':
-      // No socket is open; disconnect() cancels the pending (re)connect.
-      client.disconnect();
-      return;
-    case 'ready': {
-      const done = ended(client);
-      client.quit().catch(() => drop(client));
-      await done;
-      if (!hasEnded(client)) drop(client);
-      return;
-    }
-    default: {
-      const done = ended(client);
-      drop(client);
-      await done;
-    }
-  }
 }
 
 /**
@@ -179,7 +53,6 @@ export function createRedisExecutor(options: RedisExecutorOptions): Executor {
   if (!Number.isFinite(tombstoneTtlMs) || tombstoneTtlMs <= 0) {
     throw new ConfigError('tombstoneTtl', 'must be a positive number of milliseconds');
   }
-  const ttlArg = String(Math.ceil(tombstoneTtlMs));
   const connect = options.connect ?? defaultConnect;
   const clients = new Map<string, Redis>();
   let closed = false;
@@ -239,29 +112,16 @@ export function createRedisExecutor(options: RedisExecutorOptions): Executor {
         user: task.user,
         updatedAt: new Date(ctx.now()).toISOString(),
       };
-      const args = [
-        isDelete ? 'del' : 'set',
-        String(task.version),
-        isDelete ? '' : JSON.stringify(stored),
-        ttlArg,
-      ];
-      let applied: unknown;
+      const write: TargetWrite = isDelete
+        ? { op: 'del', version: task.version, tombstoneTtlMs }
+        : { op: 'set', version: task.version, value: JSON.stringify(stored) };
+      let applied: 'applied' | 'unchanged';
       try {
-        applied = await bounded(
-          COMPARE_AND_WRITE.run(client, [key, tombstoneKey(key)], args),
-          target.timeoutMs,
-          ctx.signal,
-        );
+        applied = await bounded(compareAndWrite(client, key, write), target.timeoutMs, ctx.signal);
       } catch (error) {
         throw redisError(error, target, url);
       }
-      if (applied !== 0 && applied !== 1) {
-        throw new DeliveryError(`redis target "${target.service}": unexpected script reply`, {
-          retryable: true,
-          failureCode: 'redis_error',
-        });
-      }
-      if (applied === 0) {
+      if (applied === 'unchanged') {
         ctx.logger.debug('redis target holds this version or a newer one', { key, version: task.version });
         return { superseded: true };
       }
