@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import { settlesWithin } from './deadline.js';
 import { toError } from './errors.js';
 import type { Logger } from './logger.js';
 import { DEFAULT_REDIS_URL, pingRedis } from './redis.js';
@@ -224,16 +225,8 @@ async function launch(options: EnsureRedisOptions, port: number): Promise<RedisH
   };
   process.on('exit', killOnExit);
 
-  const waitExit = async (ms: number): Promise<boolean> => {
-    if (exitedWith !== undefined || spawnError) return true;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
-      exited.then(() => false),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), ms))),
-    ]);
-    clearTimeout(timer);
-    return !timedOut;
-  };
+  const waitExit = async (ms: number): Promise<boolean> =>
+    exitedWith !== undefined || spawnError !== undefined || (await settlesWithin(exited, ms));
   const kill = async () => {
     stopping = true;
     if (exitedWith !== undefined || spawnError) return;
