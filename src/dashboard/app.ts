@@ -1,8 +1,7 @@
 import express, { type Express } from 'express';
 import type { Logger } from '../logger.js';
 import type { Deployment } from '../deployment.js';
-import { assertDashboardAuth, type DashboardAuth } from './auth.js';
-import { requireAuth } from './authenticate.js';
+import { assertDashboardAuth, requireAuth, type DashboardAuth } from './auth.js';
 import { BOARD_PATH, createBoardApp } from './bull-board.js';
 import { deadLettersApi } from './dead-letters-api.js';
 import { healthRoutes } from './health.js';
