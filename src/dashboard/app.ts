@@ -5,7 +5,7 @@ import { assertDashboardAuth, requireAuth, type DashboardAuth } from './auth.js'
 import { BOARD_PATH, createBoardApp } from './bull-board.js';
 import { deadLettersApi } from './dead-letters-api.js';
 import { healthRoutes } from './health.js';
-import { errorHandler, notFound } from './http-error.js';
+import { errorHandler, notFound } from './http.js';
 import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';
 import { readMetricsSnapshot } from './metrics-snapshot.js';
 import { sweepApi } from './sweep-api.js';

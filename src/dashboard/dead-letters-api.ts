@@ -2,8 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import type { DeadLetterFilter } from '../jobs/dead-letter.js';
 import type { Deployment } from '../deployment.js';
-import { HttpError } from './http-error.js';
-import { parseInput } from './validate.js';
+import { HttpError, parseInput } from './http.js';
 
 /** Dead letters listed when `limit` is not given. */
 export const DEFAULT_LIST_LIMIT = 50;

@@ -1,7 +1,7 @@
 import type { Request, RequestHandler } from 'express';
 import type { Deployment } from '../deployment.js';
 import type { SweepRun } from '../sweep/classify.js';
-import { HttpError } from './http-error.js';
+import { HttpError } from './http.js';
 
 /** What GET /api/sweep answers. */
 export interface SweepStatus {
