@@ -6,8 +6,7 @@ import { BOARD_PATH, createBoardApp } from './bull-board.js';
 import { deadLettersApi } from './dead-letters-api.js';
 import { healthRoutes } from './health.js';
 import { errorHandler, notFound } from './http.js';
-import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';
-import { readMetricsSnapshot } from './metrics-snapshot.js';
+import { metricsRoute } from './metrics.js';
 import { sweepApi } from './sweep-api.js';
 import { readTargets } from './targets.js';
 
@@ -61,10 +60,7 @@ export function createDashboardApp(options: DashboardAppOptions): Express {
   api.get('/sweep', sweepApi(deployment));
   app.use('/api', api);
 
-  app.get('/metrics', async (_req, res) => {
-    const text = await renderMetrics(await readMetricsSnapshot(deployment, now()));
-    res.type(METRICS_CONTENT_TYPE).send(text);
-  });
+  app.get('/metrics', metricsRoute(deployment, now));
 
   app.use(BOARD_PATH, createBoardApp(deployment));
   app.get('/', (_req, res) => res.redirect(BOARD_PATH));
