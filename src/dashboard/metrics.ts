@@ -5,7 +5,7 @@ import { DEAD_LETTER_QUEUE } from '../jobs/names.js';
 import { TARGET_COUNTERS, readLatency, type LatencyHistogram, type SyncStats } from '../jobs/stats.js';
 import type { Deployment, QueueStatus } from '../deployment.js';
 import { SWEEP_CLASSES, type SweepRun } from '../sweep/classify.js';
-import { readOldestWaitingAgeMs, readQueueCounts, type QueueState } from './queue-figures.js';
+import { readOldestWaitingAgeMs, readQueueCounts, type QueueState } from './targets.js';
 
 /** The figures of one queue. */
 export interface QueueFigures {
