@@ -1,8 +1,10 @@
-import { Router } from 'express';
+import express, { Router, type Request } from 'express';
 import { z } from 'zod';
 import type { DeadLetterFilter } from '../jobs/dead-letter.js';
 import type { Deployment } from '../deployment.js';
+import type { SweepRun } from '../sweep/classify.js';
 import { HttpError, parseInput } from './http.js';
+import { readTargets } from './targets.js';
 
 /** Dead letters listed when `limit` is not given. */
 export const DEFAULT_LIST_LIMIT = 50;
@@ -55,17 +57,56 @@ const replayBody = z.strictObject(
   { error: 'must be a JSON object' },
 );
 
-/**
- * `GET /dead-letters?target=&id=&since=&limit=&offset=`: dead letters, newest first, as
- * `{ total, offset, limit, records }` (`id` may repeat; `limit` 1-500, default 50).
- *
- * `POST /dead-letters/replay` with `{ target?, ids?, since?, all? }`: replays the dead letters
- * the filter selects, answering `{ replayed: [ids] }`. An empty filter is refused unless
- * `all: true` says to replay every dead letter.
- */
-export function deadLettersApi(deployment: Deployment): Router {
-  const router = Router();
+/** What GET /api/sweep answers. */
+export interface SweepStatus {
+  /** Whether the sweep runs by itself (`consistencyCheck`), how often, and whether it repairs. */
+  consistencyCheck: boolean;
+  checkIntervalMs: number;
+  autoRepair: boolean;
+  /** The last runs, newest first. */
+  runs: SweepRun[];
+}
 
+function limitOf(req: Request): number {
+  const raw = req.query.limit;
+  if (raw === undefined) return 20;
+  const n = Number(raw);
+  if (typeof raw !== 'string' || !Number.isInteger(n) || n < 1 || n > 1000) {
+    throw new HttpError(400, 'limit: must be a whole number from 1 to 1000');
+  }
+  return n;
+}
+
+/**
+ * The JSON API, to mount at `/api`; answers are JSON, errors `{ "error": "…" }`:
+ *
+ * - `GET /stats`, `GET /queue-status`: the deployment's `getStats()` and `getQueueStatus()`;
+ * - `GET /targets`: every target summarized, with its queue's figures (see `readTargets`);
+ * - `GET /dead-letters`, `POST /dead-letters/replay`: dead letters, listed and replayed;
+ * - `GET /sweep`: the consistency sweep's settings and last runs.
+ *
+ * `now` is the clock (ms) for ages and windows.
+ */
+export function apiRouter(deployment: Deployment, now: () => number): Router {
+  const router = Router();
+  router.use(express.json({ limit: '1mb' }));
+
+  router.get('/stats', async (_req, res) => {
+    res.json(await deployment.getStats());
+  });
+
+  router.get('/queue-status', async (_req, res) => {
+    res.json(await deployment.getQueueStatus());
+  });
+
+  router.get('/targets', async (_req, res) => {
+    res.json({ targets: await readTargets(deployment, now()) });
+  });
+
+  /**
+   * `GET /dead-letters?target=&id=&since=&limit=&offset=`: dead letters, newest first, as
+   * `{ total, offset, limit, records }` (`id` may repeat; `limit` 1-500, default 50).
+   */
   router.get('/dead-letters', async (req, res) => {
     const query = parseInput(listQuery, req.query);
     const limit = query.limit ?? DEFAULT_LIST_LIMIT;
@@ -80,6 +121,11 @@ export function deadLettersApi(deployment: Deployment): Router {
     res.json({ total, offset, limit, records });
   });
 
+  /**
+   * `POST /dead-letters/replay` with `{ target?, ids?, since?, all? }`: replays the dead letters
+   * the filter selects, answering `{ replayed: [ids] }`. An empty filter is refused unless
+   * `all: true` says to replay every dead letter.
+   */
   router.post('/dead-letters/replay', async (req, res) => {
     const body = parseInput(replayBody, req.body ?? {});
     const filter: DeadLetterFilter = {
@@ -98,6 +144,17 @@ export function deadLettersApi(deployment: Deployment): Router {
     }
     const replayed = await deployment.replayDeadLetters(filter);
     res.json({ replayed });
+  });
+
+  /** `GET /sweep?limit=`: the consistency sweep's settings and last runs. */
+  router.get('/sweep', async (req, res) => {
+    const status: SweepStatus = {
+      consistencyCheck: deployment.config.consistencyCheck,
+      checkIntervalMs: deployment.config.checkInterval,
+      autoRepair: deployment.config.autoRepair,
+      runs: await deployment.getSweepRuns(limitOf(req)),
+    };
+    res.json(status);
   });
 
   return router;
