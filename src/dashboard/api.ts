@@ -1,4 +1,4 @@
-import express, { Router, type Request } from 'express';
+import express, { Router } from 'express';
 import { z } from 'zod';
 import type { DeadLetterFilter } from '../jobs/dead-letter.js';
 import type { Deployment } from '../deployment.js';
@@ -10,6 +10,10 @@ import { readTargets } from './targets.js';
 export const DEFAULT_LIST_LIMIT = 50;
 /** Largest `limit` accepted. */
 export const MAX_LIST_LIMIT = 500;
+/** Sweep runs listed when `limit` is not given. */
+export const DEFAULT_SWEEP_LIMIT = 20;
+/** Largest sweep `limit` accepted. */
+export const MAX_SWEEP_LIMIT = 1000;
 
 const SINCE_MESSAGE = 'must be an ISO 8601 time or milliseconds since the epoch';
 
@@ -34,6 +38,12 @@ const wholeNumber = (min: number, max: number) => {
 
 const name = (what: string) => z.string({ error: `must be ${what}` }).min(1, `must be ${what}`);
 
+/**
+ * Query of the endpoints that take no parameter: an unknown one is a 400 naming it, as
+ * everywhere else, rather than silently ignored.
+ */
+const noParameters = z.strictObject({});
+
 /** Query of GET /api/dead-letters. */
 const listQuery = z.strictObject({
   target: name('a target name').optional(),
@@ -57,6 +67,11 @@ const replayBody = z.strictObject(
   { error: 'must be a JSON object' },
 );
 
+/** Query of GET /api/sweep. */
+const sweepQuery = z.strictObject({
+  limit: wholeNumber(1, MAX_SWEEP_LIMIT).optional(),
+});
+
 /** What GET /api/sweep answers. */
 export interface SweepStatus {
   /** Whether the sweep runs by itself (`consistencyCheck`), how often, and whether it repairs. */
@@ -67,16 +82,6 @@ export interface SweepStatus {
   runs: SweepRun[];
 }
 
-function limitOf(req: Request): number {
-  const raw = req.query.limit;
-  if (raw === undefined) return 20;
-  const n = Number(raw);
-  if (typeof raw !== 'string' || !Number.isInteger(n) || n < 1 || n > 1000) {
-    throw new HttpError(400, 'limit: must be a whole number from 1 to 1000');
-  }
-  return n;
-}
-
 /**
  * The JSON API, to mount at `/api`; answers are JSON, errors `{ "error": "…" }`:
  *
@@ -85,21 +90,25 @@ function limitOf(req: Request): number {
  * - `GET /dead-letters`, `POST /dead-letters/replay`: dead letters, listed and replayed;
  * - `GET /sweep`: the consistency sweep's settings and last runs.
  *
- * `now` is the clock (ms) for ages and windows.
+ * Every query, and the replay body, goes through `parseInput` with a strict zod schema, so a
+ * bad or unknown parameter is a 400 that names it. `now` is the clock (ms) for ages and windows.
  */
 export function apiRouter(deployment: Deployment, now: () => number): Router {
   const router = Router();
   router.use(express.json({ limit: '1mb' }));
 
-  router.get('/stats', async (_req, res) => {
+  router.get('/stats', async (req, res) => {
+    parseInput(noParameters, req.query);
     res.json(await deployment.getStats());
   });
 
-  router.get('/queue-status', async (_req, res) => {
+  router.get('/queue-status', async (req, res) => {
+    parseInput(noParameters, req.query);
     res.json(await deployment.getQueueStatus());
   });
 
-  router.get('/targets', async (_req, res) => {
+  router.get('/targets', async (req, res) => {
+    parseInput(noParameters, req.query);
     res.json({ targets: await readTargets(deployment, now()) });
   });
 
@@ -127,6 +136,7 @@ export function apiRouter(deployment: Deployment, now: () => number): Router {
    * `all: true` says to replay every dead letter.
    */
   router.post('/dead-letters/replay', async (req, res) => {
+    parseInput(noParameters, req.query);
     const body = parseInput(replayBody, req.body ?? {});
     const filter: DeadLetterFilter = {
       ...(body.target !== undefined ? { service: body.target } : {}),
@@ -146,13 +156,14 @@ export function apiRouter(deployment: Deployment, now: () => number): Router {
     res.json({ replayed });
   });
 
-  /** `GET /sweep?limit=`: the consistency sweep's settings and last runs. */
+  /** `GET /sweep?limit=`: the consistency sweep's settings and last runs (`limit` 1-1000, default 20). */
   router.get('/sweep', async (req, res) => {
+    const query = parseInput(sweepQuery, req.query);
     const status: SweepStatus = {
       consistencyCheck: deployment.config.consistencyCheck,
       checkIntervalMs: deployment.config.checkInterval,
       autoRepair: deployment.config.autoRepair,
-      runs: await deployment.getSweepRuns(limitOf(req)),
+      runs: await deployment.getSweepRuns(query.limit ?? DEFAULT_SWEEP_LIMIT),
     };
     res.json(status);
   });
