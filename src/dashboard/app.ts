@@ -1,16 +1,12 @@
 import express, { type Express } from 'express';
 import type { Logger } from '../logger.js';
 import type { Deployment } from '../deployment.js';
-import { assertDashboardAuth, type DashboardAuth } from './auth.js';
-import { requireAuth } from './authenticate.js';
+import { apiRouter } from './api.js';
+import { assertDashboardAuth, requireAuth, type DashboardAuth } from './auth.js';
 import { BOARD_PATH, createBoardApp } from './bull-board.js';
-import { deadLettersApi } from './dead-letters-api.js';
 import { healthRoutes } from './health.js';
-import { errorHandler, notFound } from './http-error.js';
-import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';
-import { readMetricsSnapshot } from './metrics-snapshot.js';
-import { sweepApi } from './sweep-api.js';
-import { readTargets } from './targets.js';
+import { errorHandler, notFound } from './http.js';
+import { metricsRoute } from './metrics.js';
 
 /** What the dashboard app is built from. */
 export interface DashboardAppOptions {
@@ -46,27 +42,8 @@ export function createDashboardApp(options: DashboardAppOptions): Express {
   app.disable('x-powered-by');
   app.use(healthRoutes(deployment.redis));
   app.use(requireAuth(auth));
-
-  const api = express.Router();
-  api.use(express.json({ limit: '1mb' }));
-  api.get('/stats', async (_req, res) => {
-    res.json(await deployment.getStats());
-  });
-  api.get('/queue-status', async (_req, res) => {
-    res.json(await deployment.getQueueStatus());
-  });
-  api.get('/targets', async (_req, res) => {
-    res.json({ targets: await readTargets(deployment, now()) });
-  });
-  api.use(deadLettersApi(deployment));
-  api.get('/sweep', sweepApi(deployment));
-  app.use('/api', api);
-
-  app.get('/metrics', async (_req, res) => {
-    const text = await renderMetrics(await readMetricsSnapshot(deployment, now()));
-    res.type(METRICS_CONTENT_TYPE).send(text);
-  });
-
+  app.use('/api', apiRouter(deployment, now));
+  app.get('/metrics', metricsRoute(deployment, now));
   app.use(BOARD_PATH, createBoardApp(deployment));
   app.get('/', (_req, res) => res.redirect(BOARD_PATH));
 

@@ -1,8 +1,68 @@
+import type { Queue } from 'bullmq';
+import type { RequestHandler } from 'express';
 import { Counter, Gauge, Registry } from 'prom-client';
-import { TARGET_COUNTERS } from '../jobs/stats.js';
-import { SWEEP_CLASSES } from '../sweep/classify.js';
-import { histogramText } from './histogram-text.js';
-import type { MetricsSnapshot } from './metrics-snapshot.js';
+import { DEAD_LETTER_QUEUE } from '../jobs/names.js';
+import { TARGET_COUNTERS, readLatency, type LatencyHistogram, type SyncStats } from '../jobs/stats.js';
+import type { Deployment, QueueStatus } from '../deployment.js';
+import { SWEEP_CLASSES, type SweepRun } from '../sweep/classify.js';
+import { readOldestWaitingAgeMs, readQueueCounts, type QueueState } from './targets.js';
+
+/** The figures of one queue. */
+export interface QueueFigures {
+  /** The BullMQ queue name: `deliver.<service>`, `dead-letter`, `maintenance`. */
+  queue: string;
+  counts: Partial<Record<QueueState, number>>;
+  /** Age of the job waiting longest, ms; left out for the dead-letter queue. */
+  oldestWaitingAgeMs?: number;
+}
+
+/** Everything /metrics shows, read from Redis at scrape time: the deployment's figures. */
+export interface MetricsSnapshot {
+  stats: SyncStats;
+  latency: Record<string, LatencyHistogram>;
+  queues: QueueFigures[];
+  status: Pick<QueueStatus, 'workers' | 'processes'>;
+  /** The newest consistency sweep run, if any has run. */
+  lastSweep?: SweepRun;
+}
+
+async function figures(deployment: Deployment, queue: Queue, now: number): Promise<QueueFigures> {
+  const [counts, oldestWaitingAgeMs] = await Promise.all([
+    readQueueCounts(queue),
+    readOldestWaitingAgeMs(deployment.redis, queue, now),
+  ]);
+  return { queue: queue.name, counts, oldestWaitingAgeMs };
+}
+
+/**
+ * Reads the snapshot: counters and latency of every configured target; job counts and the
+ * oldest waiting job of every enabled target's queue and of the maintenance queue; the dead
+ * letters waiting; live workers.
+ */
+export async function readMetricsSnapshot(deployment: Deployment, now: number): Promise<MetricsSnapshot> {
+  const all = deployment.config.targets.map((t) => t.service);
+  const enabled = deployment.config.targets.filter((t) => t.enabled).map((t) => t.service);
+  const [stats, latency, deliveries, maintenance, deadLetters, status, sweeps] = await Promise.all([
+    deployment.getStats(),
+    readLatency(deployment.redis, deployment.keys, all),
+    Promise.all(enabled.map((s) => figures(deployment, deployment.queues.delivery(s), now))),
+    figures(deployment, deployment.queues.maintenance, now),
+    deployment.queues.deadLetter.getJobCounts('waiting'),
+    deployment.getQueueStatus(),
+    deployment.getSweepRuns(1),
+  ]);
+  return {
+    stats,
+    latency,
+    queues: [
+      ...deliveries,
+      maintenance,
+      { queue: DEAD_LETTER_QUEUE, counts: { waiting: deadLetters.waiting ?? 0 } },
+    ],
+    status: { workers: status.workers, processes: status.processes },
+    ...(sweeps[0] ? { lastSweep: sweeps[0] } : {}),
+  };
+}
 
 /** Content type of the /metrics answer (Prometheus text format 0.0.4). */
 export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
@@ -105,4 +165,68 @@ export async function renderMetrics(snapshot: MetricsSnapshot): Promise<string> 
     Object.entries(snapshot.latency).map(([target, histogram]) => ({ labels: { target }, histogram })),
   );
   return `${await registry.metrics()}\n${latency}`;
+}
+
+/**
+ * `GET /metrics`: the deployment's figures in the Prometheus text format, read from Redis at
+ * each scrape (`readMetricsSnapshot`, then `renderMetrics`).
+ */
+export function metricsRoute(deployment: Deployment, now: () => number): RequestHandler {
+  return async (_req, res) => {
+    const text = await renderMetrics(await readMetricsSnapshot(deployment, now()));
+    res.type(METRICS_CONTENT_TYPE).send(text);
+  };
+}
+
+/** One labelled series of a histogram kept in ms. */
+export interface HistogramSeries {
+  labels: Record<string, string>;
+  histogram: LatencyHistogram;
+}
+
+/** Escapes a label value for the Prometheus text format. */
+export function escapeLabelValue(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+/** Escapes HELP text for the Prometheus text format. */
+export function escapeHelp(help: string): string {
+  return help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+}
+
+function formatLabels(labels: Record<string, string>): string {
+  const parts = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabelValue(v)}"`);
+  return parts.length ? `{${parts.join(',')}}` : '';
+}
+
+function formatNumber(value: number): string {
+  if (value === Infinity) return '+Inf';
+  if (value === -Infinity) return '-Inf';
+  if (Number.isNaN(value)) return 'NaN';
+  return String(value);
+}
+
+/**
+ * The Prometheus text exposition of a histogram kept in Redis in milliseconds (see
+ * `readLatency`), in seconds: HELP and TYPE, then per series its cumulative `_bucket` lines
+ * (`le` in seconds, `+Inf` last), `_sum` and `_count`. prom-client's Histogram can only
+ * observe values one by one, so this one is written out directly.
+ *
+ * `_count` and the `+Inf` bucket are the recorded count, and no bucket exceeds it, so that the
+ * series stays valid even if a bucket and the count were read a moment apart.
+ */
+export function histogramText(name: string, help: string, series: readonly HistogramSeries[]): string {
+  const lines = [`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} histogram`];
+  for (const { labels, histogram } of series) {
+    const count = histogram.count;
+    for (const [boundMs, cumulative] of histogram.buckets) {
+      if (boundMs === Infinity) continue;
+      const le = formatNumber(boundMs / 1000);
+      lines.push(`${name}_bucket${formatLabels({ ...labels, le })} ${Math.min(cumulative, count)}`);
+    }
+    lines.push(`${name}_bucket${formatLabels({ ...labels, le: '+Inf' })} ${count}`);
+    lines.push(`${name}_sum${formatLabels(labels)} ${formatNumber(histogram.sumMs / 1000)}`);
+    lines.push(`${name}_count${formatLabels(labels)} ${count}`);
+  }
+  return lines.join('\n') + '\n';
 }

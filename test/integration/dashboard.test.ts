@@ -397,6 +397,61 @@ describe('dashboard', () => {
     expect((await call('/api/sweep?limit=0', { auth: BASIC })).status).toBe(400);
   });
 
+  it('validates every JSON query: an unknown parameter or a bad limit is a 400 naming it', async () => {
+    await start({ start: false });
+    const refused = async (path: string, init: RequestInit = {}) => {
+      const res = await call(path, init);
+      expect({ path, status: res.status }).toEqual({ path, status: 400 });
+      return ((await res.json()) as { error: string }).error;
+    };
+
+    for (const path of [
+      '/api/stats',
+      '/api/queue-status',
+      '/api/targets',
+      '/api/sweep',
+      '/api/dead-letters',
+    ]) {
+      expect({ path, error: await refused(`${path}?verbose=1`) }).toEqual({
+        path,
+        error: 'verbose: not a known parameter',
+      });
+      // An empty value is still a parameter nobody asked for.
+      expect({ path, error: await refused(`${path}?refresh`) }).toEqual({
+        path,
+        error: 'refresh: not a known parameter',
+      });
+    }
+    expect(await refused('/api/stats?a=1&b=2')).toBe('a, b: not a known parameter');
+    // A known parameter does not excuse an unknown one beside it.
+    expect(await refused('/api/sweep?limit=5&verbose=1')).toBe('verbose: not a known parameter');
+
+    for (const query of [
+      'limit=0',
+      'limit=abc',
+      'limit=1001',
+      'limit=1&limit=2',
+      'limit=',
+      'limit=-1',
+      'limit=1.5',
+    ])
+      expect({ query, error: await refused(`/api/sweep?${query}`) }).toEqual({
+        query,
+        error: 'limit: must be a whole number from 1 to 1000',
+      });
+    for (const limit of [1, 1000])
+      expect(await json(`/api/sweep?limit=${limit}`)).toMatchObject({ consistencyCheck: false, runs: [] });
+
+    // The replay's query goes through the same validator as its body: nothing is replayed.
+    const replay = await refused('/api/dead-letters/replay?dryRun=1', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ all: true }),
+    });
+    expect(replay).toBe('dryRun: not a known parameter');
+    expect((await post('/api/dead-letters/replay', { all: true })).status).toBe(200);
+  });
+
   it('serves Bull Board with every queue; a retry from it sends a dead delivery again', async () => {
     const { h } = await start();
     const [a] = h.http as [HttpTarget, HttpTarget];

@@ -4,9 +4,11 @@ import {
   assertBindAllowed,
   assertDashboardAuth,
   dashboardAuthFromConfig,
+  isAuthorized,
   isLoopbackHost,
+  parseAuthorization,
+  safeEqual,
 } from '../../src/dashboard/auth.js';
-import { isAuthorized, parseAuthorization, safeEqual } from '../../src/dashboard/authenticate.js';
 
 const basic = (user: string, password: string) =>
   `Basic ${Buffer.from(`${user}:${password}`, 'utf8').toString('base64')}`;

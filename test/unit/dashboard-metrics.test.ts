@@ -1,7 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
-import { escapeLabelValue, histogramText } from '../../src/dashboard/histogram-text.js';
-import { renderMetrics } from '../../src/dashboard/metrics.js';
-import type { MetricsSnapshot } from '../../src/dashboard/metrics-snapshot.js';
+import {
+  escapeLabelValue,
+  histogramText,
+  renderMetrics,
+  type MetricsSnapshot,
+} from '../../src/dashboard/metrics.js';
 import { LATENCY_BUCKETS_MS, type LatencyHistogram } from '../../src/jobs/stats.js';
 
 /** A histogram as readLatency returns it, from per-bucket (not cumulative) counts. */

@@ -1,8 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { parseConfig } from '../../src/config/parse.js';
-import { newestError } from '../../src/dashboard/last-error.js';
-import { successRate } from '../../src/dashboard/success-rate.js';
-import { summarizeTarget } from '../../src/dashboard/targets.js';
+import { newestError, successRate, summarizeTarget } from '../../src/dashboard/targets.js';
 
 describe('summarizeTarget', () => {
   it('shows header names and a secret count, never their values', () => {

@@ -1,4 +1,5 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { z } from 'zod';
 import { toError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
@@ -48,4 +49,21 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     }
     res.status(status).json({ error: err.message || 'internal error' });
   };
+}
+
+/**
+ * Parses request input with a zod schema; a mismatch becomes a 400 whose message names the
+ * parameter: `limit: must be a whole number from 1 to 500`.
+ */
+export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  if (!issue) throw new HttpError(400, 'invalid request');
+  if (issue.code === 'unrecognized_keys') {
+    const keys = (issue as { keys?: string[] }).keys ?? [];
+    throw new HttpError(400, `${keys.join(', ')}: not a known parameter`);
+  }
+  const at = issue.path.map(String).join('.');
+  throw new HttpError(400, at ? `${at}: ${issue.message}` : issue.message);
 }

@@ -1,14 +1,19 @@
-import { Router } from 'express';
+import express, { Router } from 'express';
 import { z } from 'zod';
 import type { DeadLetterFilter } from '../jobs/dead-letter.js';
 import type { Deployment } from '../deployment.js';
-import { HttpError } from './http-error.js';
-import { parseInput } from './validate.js';
+import type { SweepRun } from '../sweep/classify.js';
+import { HttpError, parseInput } from './http.js';
+import { readTargets } from './targets.js';
 
 /** Dead letters listed when `limit` is not given. */
 export const DEFAULT_LIST_LIMIT = 50;
 /** Largest `limit` accepted. */
 export const MAX_LIST_LIMIT = 500;
+/** Sweep runs listed when `limit` is not given. */
+export const DEFAULT_SWEEP_LIMIT = 20;
+/** Largest sweep `limit` accepted. */
+export const MAX_SWEEP_LIMIT = 1000;
 
 const SINCE_MESSAGE = 'must be an ISO 8601 time or milliseconds since the epoch';
 
@@ -33,6 +38,12 @@ const wholeNumber = (min: number, max: number) => {
 
 const name = (what: string) => z.string({ error: `must be ${what}` }).min(1, `must be ${what}`);
 
+/**
+ * Query of the endpoints that take no parameter: an unknown one is a 400 naming it, as
+ * everywhere else, rather than silently ignored.
+ */
+const noParameters = z.strictObject({});
+
 /** Query of GET /api/dead-letters. */
 const listQuery = z.strictObject({
   target: name('a target name').optional(),
@@ -56,17 +67,55 @@ const replayBody = z.strictObject(
   { error: 'must be a JSON object' },
 );
 
-/**
- * `GET /dead-letters?target=&id=&since=&limit=&offset=`: dead letters, newest first, as
- * `{ total, offset, limit, records }` (`id` may repeat; `limit` 1-500, default 50).
- *
- * `POST /dead-letters/replay` with `{ target?, ids?, since?, all? }`: replays the dead letters
- * the filter selects, answering `{ replayed: [ids] }`. An empty filter is refused unless
- * `all: true` says to replay every dead letter.
- */
-export function deadLettersApi(deployment: Deployment): Router {
-  const router = Router();
+/** Query of GET /api/sweep. */
+const sweepQuery = z.strictObject({
+  limit: wholeNumber(1, MAX_SWEEP_LIMIT).optional(),
+});
 
+/** What GET /api/sweep answers. */
+export interface SweepStatus {
+  /** Whether the sweep runs by itself (`consistencyCheck`), how often, and whether it repairs. */
+  consistencyCheck: boolean;
+  checkIntervalMs: number;
+  autoRepair: boolean;
+  /** The last runs, newest first. */
+  runs: SweepRun[];
+}
+
+/**
+ * The JSON API, to mount at `/api`; answers are JSON, errors `{ "error": "…" }`:
+ *
+ * - `GET /stats`, `GET /queue-status`: the deployment's `getStats()` and `getQueueStatus()`;
+ * - `GET /targets`: every target summarized, with its queue's figures (see `readTargets`);
+ * - `GET /dead-letters`, `POST /dead-letters/replay`: dead letters, listed and replayed;
+ * - `GET /sweep`: the consistency sweep's settings and last runs.
+ *
+ * Every query, and the replay body, goes through `parseInput` with a strict zod schema, so a
+ * bad or unknown parameter is a 400 that names it. `now` is the clock (ms) for ages and windows.
+ */
+export function apiRouter(deployment: Deployment, now: () => number): Router {
+  const router = Router();
+  router.use(express.json({ limit: '1mb' }));
+
+  router.get('/stats', async (req, res) => {
+    parseInput(noParameters, req.query);
+    res.json(await deployment.getStats());
+  });
+
+  router.get('/queue-status', async (req, res) => {
+    parseInput(noParameters, req.query);
+    res.json(await deployment.getQueueStatus());
+  });
+
+  router.get('/targets', async (req, res) => {
+    parseInput(noParameters, req.query);
+    res.json({ targets: await readTargets(deployment, now()) });
+  });
+
+  /**
+   * `GET /dead-letters?target=&id=&since=&limit=&offset=`: dead letters, newest first, as
+   * `{ total, offset, limit, records }` (`id` may repeat; `limit` 1-500, default 50).
+   */
   router.get('/dead-letters', async (req, res) => {
     const query = parseInput(listQuery, req.query);
     const limit = query.limit ?? DEFAULT_LIST_LIMIT;
@@ -81,7 +130,13 @@ export function deadLettersApi(deployment: Deployment): Router {
     res.json({ total, offset, limit, records });
   });
 
+  /**
+   * `POST /dead-letters/replay` with `{ target?, ids?, since?, all? }`: replays the dead letters
+   * the filter selects, answering `{ replayed: [ids] }`. An empty filter is refused unless
+   * `all: true` says to replay every dead letter.
+   */
   router.post('/dead-letters/replay', async (req, res) => {
+    parseInput(noParameters, req.query);
     const body = parseInput(replayBody, req.body ?? {});
     const filter: DeadLetterFilter = {
       ...(body.target !== undefined ? { service: body.target } : {}),
@@ -99,6 +154,18 @@ export function deadLettersApi(deployment: Deployment): Router {
     }
     const replayed = await deployment.replayDeadLetters(filter);
     res.json({ replayed });
+  });
+
+  /** `GET /sweep?limit=`: the consistency sweep's settings and last runs (`limit` 1-1000, default 20). */
+  router.get('/sweep', async (req, res) => {
+    const query = parseInput(sweepQuery, req.query);
+    const status: SweepStatus = {
+      consistencyCheck: deployment.config.consistencyCheck,
+      checkIntervalMs: deployment.config.checkInterval,
+      autoRepair: deployment.config.autoRepair,
+      runs: await deployment.getSweepRuns(query.limit ?? DEFAULT_SWEEP_LIMIT),
+    };
+    res.json(status);
   });
 
   return router;
