@@ -14,6 +14,7 @@ import {
   type ReceivedRequest,
   type Responder,
 } from '../helpers/http-target.js';
+import { targetConfig } from '../helpers/fixtures.js';
 
 const logger = createLogger({ silent: true });
 const servers: HttpTarget[] = [];
@@ -39,22 +40,9 @@ function reader(): Required<Pick<Executor, 'readState'>> {
 
 const newSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
 
-function target(state: TargetConfig['state'], overrides: Partial<TargetConfig> = {}): TargetConfig {
-  return {
-    service: 'crm',
-    kind: 'http',
-    url: 'http://127.0.0.1:9/webhooks/users',
-    method: 'POST',
-    enabled: true,
-    headers: {},
-    secrets: [],
-    timeoutMs: 5000,
-    coalesce: true,
-    keyTemplate: 'user:{id}',
-    state,
-    ...overrides,
-  };
-}
+/** The `crm` http target with the given `state` setting. */
+const target = (state: TargetConfig['state'], overrides: Partial<TargetConfig> = {}): TargetConfig =>
+  targetConfig({ service: 'crm', state, ...overrides });
 
 const single = (url: string, concurrency = 16) => ({ url, batchSize: 500, concurrency });
 const bulk = (bulkUrl: string, batchSize = 500) => ({ bulkUrl, batchSize, concurrency: 16 });
