@@ -349,18 +349,18 @@ describe('http executor: responses', () => {
 });
 
 describe('http executor: request failures', () => {
-  it('a server that never answers times out, retryable', async () => {
+  it('a server that never answers times out after the target timeout, retryable', async () => {
     const server = await startServer(() => {
       // never respond
     });
-    const started = Date.now();
     const error = await deliveryError(
       newExecutor().execute(task(), target(server.url, { timeoutMs: 200 }), context()),
     );
     expect(error.retryable).toBe(true);
     expect(error.failureCode).toBe('timeout');
     expect(error.status).toBeUndefined();
-    expect(Date.now() - started).toBeLessThan(4000);
+    // The bound that fired is the target's timeoutMs (got names it), not some other limit.
+    expect(error.message).toContain('for 200ms');
   });
 
   it('a refused connection is retryable', async () => {

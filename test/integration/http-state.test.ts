@@ -198,15 +198,18 @@ describe('http readState, bulk', () => {
       json(res, 200, { versions: Object.fromEntries(asked.map((id) => [id, 1])) });
     });
     const [oldSecret, currentSecret] = [newSecret(), newSecret()];
+    // A clock fixed at a real time: the timestamp is the context's, and standardwebhooks still
+    // finds it within its tolerance.
+    const now = Date.now();
     await reader().readState(
       ['u1', 'u2'],
       target(bulk(`${srv.origin}/bulk`), { secrets: [oldSecret, currentSecret] }),
-      context(),
+      context({ now: () => now }),
     );
     const [request] = srv.requests;
     if (!request) throw new Error('no request');
     expect(String(request.headers['webhook-id'])).toMatch(/^state\.[0-9a-f]+$/);
-    expect(Math.abs(Number(request.headers['webhook-timestamp']) - Date.now() / 1000)).toBeLessThan(10);
+    expect(request.headers['webhook-timestamp']).toBe(String(Math.floor(now / 1000)));
     expect(new Webhook(oldSecret).verify(request.body, signatureHeaders(request))).toEqual({
       ids: ['u1', 'u2'],
     });
@@ -344,14 +347,12 @@ describe('http readState, single', () => {
 });
 
 describe('http readState, failures', () => {
-  it('a server that is down fails the read quickly', async () => {
+  it('a server that is down fails the read on the refused connection', async () => {
     const srv = await server();
     await srv.close();
     servers.splice(servers.indexOf(srv), 1);
     for (const state of [single(`${srv.origin}/users/{id}`), bulk(`${srv.origin}/bulk`)]) {
-      const started = Date.now();
       const error = await failure(reader().readState(ids(20), target(state), context()));
-      expect(Date.now() - started).toBeLessThan(1000);
       expect(error.retryable).toBe(true);
       expect(error.failureCode).toBe('state_unavailable');
       expect(error.message).toMatch(/crm.*connection/);
@@ -363,13 +364,13 @@ describe('http readState, failures', () => {
     const srv = await server(() => {
       // never respond
     });
-    const started = Date.now();
     const error = await failure(
       reader().readState(['u1'], target(single(`${srv.origin}/users/{id}`), { timeoutMs: 150 }), context()),
     );
-    expect(Date.now() - started).toBeLessThan(2000);
     expect(error.failureCode).toBe('state_unavailable');
     expect(error.message).toContain('timeout');
+    // The bound that fired is the target's timeoutMs (got names it), not some other limit.
+    expect(error.message).toContain('for 150ms');
   });
 
   it('an abort through the context signal fails the read', async () => {
