@@ -14,6 +14,7 @@ import {
   type ReceivedRequest,
   type Responder,
 } from '../helpers/http-target.js';
+import { targetConfig } from '../helpers/fixtures.js';
 
 const logger = createLogger({ silent: true });
 const servers: HttpTarget[] = [];
@@ -39,22 +40,9 @@ function reader(): Required<Pick<Executor, 'readState'>> {
 
 const newSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
 
-function target(state: TargetConfig['state'], overrides: Partial<TargetConfig> = {}): TargetConfig {
-  return {
-    service: 'crm',
-    kind: 'http',
-    url: 'http://127.0.0.1:9/webhooks/users',
-    method: 'POST',
-    enabled: true,
-    headers: {},
-    secrets: [],
-    timeoutMs: 5000,
-    coalesce: true,
-    keyTemplate: 'user:{id}',
-    state,
-    ...overrides,
-  };
-}
+/** The `crm` http target with the given `state` setting. */
+const target = (state: TargetConfig['state'], overrides: Partial<TargetConfig> = {}): TargetConfig =>
+  targetConfig({ service: 'crm', state, ...overrides });
 
 const single = (url: string, concurrency = 16) => ({ url, batchSize: 500, concurrency });
 const bulk = (bulkUrl: string, batchSize = 500) => ({ bulkUrl, batchSize, concurrency: 16 });
@@ -210,15 +198,18 @@ describe('http readState, bulk', () => {
       json(res, 200, { versions: Object.fromEntries(asked.map((id) => [id, 1])) });
     });
     const [oldSecret, currentSecret] = [newSecret(), newSecret()];
+    // A clock fixed at a real time: the timestamp is the context's, and standardwebhooks still
+    // finds it within its tolerance.
+    const now = Date.now();
     await reader().readState(
       ['u1', 'u2'],
       target(bulk(`${srv.origin}/bulk`), { secrets: [oldSecret, currentSecret] }),
-      context(),
+      context({ now: () => now }),
     );
     const [request] = srv.requests;
     if (!request) throw new Error('no request');
     expect(String(request.headers['webhook-id'])).toMatch(/^state\.[0-9a-f]+$/);
-    expect(Math.abs(Number(request.headers['webhook-timestamp']) - Date.now() / 1000)).toBeLessThan(10);
+    expect(request.headers['webhook-timestamp']).toBe(String(Math.floor(now / 1000)));
     expect(new Webhook(oldSecret).verify(request.body, signatureHeaders(request))).toEqual({
       ids: ['u1', 'u2'],
     });
@@ -356,14 +347,12 @@ describe('http readState, single', () => {
 });
 
 describe('http readState, failures', () => {
-  it('a server that is down fails the read quickly', async () => {
+  it('a server that is down fails the read on the refused connection', async () => {
     const srv = await server();
     await srv.close();
     servers.splice(servers.indexOf(srv), 1);
     for (const state of [single(`${srv.origin}/users/{id}`), bulk(`${srv.origin}/bulk`)]) {
-      const started = Date.now();
       const error = await failure(reader().readState(ids(20), target(state), context()));
-      expect(Date.now() - started).toBeLessThan(1000);
       expect(error.retryable).toBe(true);
       expect(error.failureCode).toBe('state_unavailable');
       expect(error.message).toMatch(/crm.*connection/);
@@ -375,13 +364,13 @@ describe('http readState, failures', () => {
     const srv = await server(() => {
       // never respond
     });
-    const started = Date.now();
     const error = await failure(
       reader().readState(['u1'], target(single(`${srv.origin}/users/{id}`), { timeoutMs: 150 }), context()),
     );
-    expect(Date.now() - started).toBeLessThan(2000);
     expect(error.failureCode).toBe('state_unavailable');
     expect(error.message).toContain('timeout');
+    // The bound that fired is the target's timeoutMs (got names it), not some other limit.
+    expect(error.message).toContain('for 150ms');
   });
 
   it('an abort through the context signal fails the read', async () => {

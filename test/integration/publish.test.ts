@@ -50,10 +50,35 @@ describe('publishing', () => {
     expect(
       (await publisher.publishUserCreated({ id: 1, username: 'ada' }, { id: 'evt-fixed-1' })).duplicate,
     ).toBe(true);
-    await new Promise((r) => setTimeout(r, 300));
-    for (const server of h.http) expect(server.requests).toHaveLength(1);
-    expect(h.handled).toHaveLength(1);
     expect((await h.service.getStats()).total_tasks).toBe(4);
+    // A different event published after the duplicates goes to the same four targets: once it
+    // has been delivered everywhere and no queue holds anything more, a delivery of a duplicate
+    // would have happened already. Each target saw the first event once, then this one.
+    await publisher.publishUserCreated({ id: 2, username: 'grace' }, { id: 'evt-fixed-2' });
+    await waitFor(async () => (await h.service.getStats()).completed_tasks === 8, {
+      what: 'the later event delivered everywhere',
+    });
+    for (const service of ['http-a', 'http-b', 'cache', 'audit']) {
+      const queue = new Queue(deliveryQueueName(service), { connection: h.redis, prefix: h.prefix });
+      expect(await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'failed')).toEqual({
+        waiting: 0,
+        active: 0,
+        delayed: 0,
+        prioritized: 0,
+        failed: 0,
+      });
+      await queue.close();
+    }
+    h.http.forEach((server, i) => {
+      const service = `http-${String.fromCharCode(97 + i)}`;
+      expect(server.requests.map((r) => r.headers['webhook-id'])).toEqual([
+        `evt-fixed-1.${service}`,
+        `evt-fixed-2.${service}`,
+      ]);
+    });
+    expect(h.handled.map((e) => e.id)).toEqual(['evt-fixed-1', 'evt-fixed-2']);
+    expect(await h.redis.exists(h.cacheKey(1), h.cacheKey(2))).toBe(2);
+    expect((await h.service.getStats()).total_tasks).toBe(8);
   });
 
   it('a publish that failed half way is completed by publishing the same id again, without duplicates', async () => {

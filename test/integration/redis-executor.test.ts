@@ -10,6 +10,7 @@ import { createLogger } from '../../src/logger.js';
 import type { ExecutionContext, Executor } from '../../src/executors/executor.js';
 import { tombstoneKey, userKey } from '../../src/executors/redis/compare-and-write.js';
 import { createRedisExecutor } from '../../src/executors/redis/executor.js';
+import { deliveryTask, targetConfig } from '../helpers/fixtures.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379/0';
 const PREFIX = `test-rx-${randomBytes(6).toString('hex')}`;
@@ -22,23 +23,19 @@ function ctx(): ExecutionContext {
   return { logger, signal: new AbortController().signal, now: () => NOW };
 }
 
-function target(overrides: Partial<TargetConfig> = {}): TargetConfig {
-  return {
+/** The `cache` redis target on the test Redis, keys under this file's prefix. */
+const target = (overrides: Partial<TargetConfig> = {}): TargetConfig =>
+  targetConfig({
     service: 'cache',
     kind: 'redis',
     url: REDIS_URL,
-    method: 'POST',
-    enabled: true,
-    headers: {},
-    secrets: [],
     timeoutMs: 1000,
-    coalesce: true,
     keyTemplate: TEMPLATE,
     ...overrides,
-  };
-}
+  });
 
 let eventSeq = 0;
+/** A task for `cache` under a new event id: the user's id and a username that names the version. */
 function task(
   type: EventType,
   userId: string,
@@ -46,10 +43,8 @@ function task(
   extra: Record<string, unknown> = {},
 ): DeliveryTask {
   eventSeq += 1;
-  const eventId = `evt${eventSeq}`;
-  return {
-    v: 1,
-    eventId,
+  const { changes: _changes, ...withoutChanges } = deliveryTask({
+    eventId: `evt${eventSeq}`,
     service: 'cache',
     type,
     userId,
@@ -57,10 +52,8 @@ function task(
     user: { id: userId, username: `name-v${version}`, ...extra },
     timestamp: new Date(NOW).toISOString(),
     source: 'test',
-    taskId: `${eventId}.cache`,
-    attempt: 1,
-    coalesced: false,
-  };
+  });
+  return withoutChanges;
 }
 
 /** Polls `check` until it holds or `timeoutMs` passes. */

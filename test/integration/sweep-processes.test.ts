@@ -161,7 +161,6 @@ describe('consistency sweep in two worker processes', () => {
       const finished = Date.parse(run.finishedAt);
       expect(finished - started).toBe(run.durationMs);
       expect(run.durationMs).toBeGreaterThanOrEqual(0);
-      expect(run.durationMs).toBeLessThan(10_000);
     }
     expect(runs[0]?.targets.cache?.in_sync).toBe(USERS);
 

@@ -2,38 +2,10 @@ import { describe, expect, it } from '@jest/globals';
 import { EVENT_TYPES } from '../../src/events.js';
 import { parseDeliveryJobData, type DeliveryJobData } from '../../src/jobs/delivery-job.js';
 import { buildTask } from '../../src/workers/decide.js';
+import { FIXTURE_EVENT_ID, jobData, ledgerEntry } from '../helpers/fixtures.js';
 
-type Ledger = NonNullable<Parameters<typeof buildTask>[0]['ledger']>;
-
-const EVENT_ID = '0190f5b8-3f1e-7c2a-9b4d-1234567890ab';
+const EVENT_ID = FIXTURE_EVENT_ID;
 const TASK_ID = `${EVENT_ID}.orders`;
-
-function jobData(overrides: Partial<DeliveryJobData> = {}): DeliveryJobData {
-  return {
-    v: 1,
-    eventId: EVENT_ID,
-    service: 'orders',
-    type: 'user.updated',
-    userId: 1,
-    version: 7,
-    user: { id: 1, username: 'testuser', email: 'old@example.com', role: 'guest', status: 'active' },
-    changes: { email: 'old@example.com' },
-    timestamp: '2025-09-19T21:51:28Z',
-    source: 'my-service',
-    ...overrides,
-  };
-}
-
-function ledger(overrides: Partial<Ledger> = {}): Ledger {
-  return {
-    version: 9,
-    type: 'user.updated',
-    eventId: 'later-event',
-    snapshot: JSON.stringify({ id: 1, username: 'testuser', email: 'new@example.com', status: 'active' }),
-    deleted: false,
-    ...overrides,
-  };
-}
 
 /** jobData() as a plain record, with `field` replaced (or removed when value is `REMOVE`). */
 const REMOVE = Symbol('remove');
@@ -225,7 +197,7 @@ describe('buildTask', () => {
     ['equal', 7],
   ])('sends the event itself when the ledger is %s', (_name, version) => {
     const data = jobData();
-    const task = buildTask({ data, jobId: TASK_ID, attempt: 2, ledger: ledger({ version }) });
+    const task = buildTask({ data, jobId: TASK_ID, attempt: 2, ledger: ledgerEntry({ version }) });
     expect(task).toEqual(ownTask(data, 2));
     expect(task.changes).toEqual({ email: 'old@example.com' });
   });
@@ -233,13 +205,13 @@ describe('buildTask', () => {
   it('sends the event itself when the ledger is older and deleted', () => {
     const data = jobData();
     expect(
-      buildTask({ data, jobId: TASK_ID, attempt: 1, ledger: ledger({ version: 3, deleted: true }) }),
+      buildTask({ data, jobId: TASK_ID, attempt: 1, ledger: ledgerEntry({ version: 3, deleted: true }) }),
     ).toEqual(ownTask(data));
   });
 
   it('sends the ledger snapshot when the ledger is newer', () => {
     const data = jobData({ repair: true });
-    const entry = ledger({ version: 9, type: 'user.status_changed' });
+    const entry = ledgerEntry({ version: 9, type: 'user.status_changed' });
     const task = buildTask({ data, jobId: TASK_ID, attempt: 4, ledger: entry });
     expect(task).toEqual({
       v: 1,
@@ -259,7 +231,12 @@ describe('buildTask', () => {
   });
 
   it('drops the changes of the own event when coalescing', () => {
-    const task = buildTask({ data: jobData(), jobId: TASK_ID, attempt: 1, ledger: ledger({ version: 8 }) });
+    const task = buildTask({
+      data: jobData(),
+      jobId: TASK_ID,
+      attempt: 1,
+      ledger: ledgerEntry({ version: 8 }),
+    });
     expect(task.coalesced).toBe(true);
     expect(task).not.toHaveProperty('changes');
   });
@@ -269,7 +246,7 @@ describe('buildTask', () => {
       data: jobData(),
       jobId: TASK_ID,
       attempt: 1,
-      ledger: ledger({ version: 100, eventId: 'other-event' }),
+      ledger: ledgerEntry({ version: 100, eventId: 'other-event' }),
     });
     expect(task.taskId).toBe(TASK_ID);
     expect(task.eventId).toBe(EVENT_ID);
@@ -283,7 +260,7 @@ describe('buildTask', () => {
         data: jobData(),
         jobId: TASK_ID,
         attempt: 1,
-        ledger: ledger({ version: 8, type, deleted: true, snapshot }),
+        ledger: ledgerEntry({ version: 8, type, deleted: true, snapshot }),
       });
       expect(task.type).toBe('user.deleted');
       expect(task.version).toBe(8);
@@ -300,7 +277,7 @@ describe('buildTask', () => {
         data,
         jobId: TASK_ID,
         attempt: 1,
-        ledger: ledger({ type: 'user.status_changed' }),
+        ledger: ledgerEntry({ type: 'user.status_changed' }),
         accepts: noStatus,
       }),
     ).toEqual(ownTask(data));
@@ -310,7 +287,7 @@ describe('buildTask', () => {
         data,
         jobId: TASK_ID,
         attempt: 1,
-        ledger: ledger({ deleted: true, snapshot: '{"id":1}' }),
+        ledger: ledgerEntry({ deleted: true, snapshot: '{"id":1}' }),
         accepts: noDeletes,
       }),
     ).toEqual(ownTask(data));
@@ -319,7 +296,7 @@ describe('buildTask', () => {
         data,
         jobId: TASK_ID,
         attempt: 1,
-        ledger: ledger({ type: 'user.updated' }),
+        ledger: ledgerEntry({ type: 'user.updated' }),
         accepts: noStatus,
       }).coalesced,
     ).toBe(true);
@@ -330,7 +307,7 @@ describe('buildTask', () => {
       data: jobData({ type: 'user.deleted' }),
       jobId: TASK_ID,
       attempt: 1,
-      ledger: ledger({ type: 'user.created' }),
+      ledger: ledgerEntry({ type: 'user.created' }),
     });
     expect(task.type).toBe('user.created');
     expect(task.coalesced).toBe(true);
@@ -340,7 +317,7 @@ describe('buildTask', () => {
     'falls back to the own event when the ledger snapshot is %j',
     (snapshot) => {
       const data = jobData();
-      expect(buildTask({ data, jobId: TASK_ID, attempt: 1, ledger: ledger({ snapshot }) })).toEqual(
+      expect(buildTask({ data, jobId: TASK_ID, attempt: 1, ledger: ledgerEntry({ snapshot }) })).toEqual(
         ownTask(data),
       );
     },
@@ -350,7 +327,7 @@ describe('buildTask', () => {
     'falls back to the own event when the ledger type is %j',
     (type) => {
       const data = jobData();
-      expect(buildTask({ data, jobId: TASK_ID, attempt: 1, ledger: ledger({ type }) })).toEqual(
+      expect(buildTask({ data, jobId: TASK_ID, attempt: 1, ledger: ledgerEntry({ type }) })).toEqual(
         ownTask(data),
       );
     },
@@ -366,7 +343,7 @@ describe('buildTask', () => {
     'falls back to the own event when the ledger snapshot %s is not a user',
     (snapshot) => {
       const data = jobData();
-      expect(buildTask({ data, jobId: TASK_ID, attempt: 1, ledger: ledger({ snapshot }) })).toEqual(
+      expect(buildTask({ data, jobId: TASK_ID, attempt: 1, ledger: ledgerEntry({ snapshot }) })).toEqual(
         ownTask(data),
       );
     },
@@ -376,8 +353,8 @@ describe('buildTask', () => {
     const data = jobData();
     const before = JSON.stringify(data);
     Object.freeze(data);
-    buildTask({ data, jobId: TASK_ID, attempt: 1, ledger: ledger() });
-    buildTask({ data, jobId: TASK_ID, attempt: 1, ledger: ledger({ version: 1 }) });
+    buildTask({ data, jobId: TASK_ID, attempt: 1, ledger: ledgerEntry() });
+    buildTask({ data, jobId: TASK_ID, attempt: 1, ledger: ledgerEntry({ version: 1 }) });
     expect(JSON.stringify(data)).toBe(before);
   });
 

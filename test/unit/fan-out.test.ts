@@ -3,38 +3,24 @@ import type { TargetConfig } from '../../src/config/schema.js';
 import { EVENT_TYPES, type EventType, type UserEvent } from '../../src/events.js';
 import { targetAccepts } from '../../src/config/targets.js';
 import { planDeliveries } from '../../src/producers/fan-out.js';
+import { targetConfig, userEvent } from '../helpers/fixtures.js';
 
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 
-function target(service: string, overrides: Partial<TargetConfig> = {}): TargetConfig {
-  return {
+/** An http target named `service`, with credentials in its URL and headers and a secret. */
+const target = (service: string, overrides: Partial<TargetConfig> = {}): TargetConfig =>
+  targetConfig({
     service,
-    kind: 'http',
     url: `https://${service}.example.com/hooks/users?token=url-secret`,
-    method: 'POST',
-    enabled: true,
     headers: { authorization: 'Bearer header-secret' },
     secrets: [SECRET],
     timeoutMs: 30_000,
-    coalesce: true,
-    keyTemplate: 'user:{id}',
     ...overrides,
-  };
-}
+  });
 
-function event(overrides: Partial<UserEvent> = {}): UserEvent {
-  return {
-    id: '0190f5b8-3f1e-7c2a-9b4d-1234567890ab',
-    type: 'user.updated',
-    userId: 1,
-    version: 7,
-    user: { id: 1, username: 'testuser', email: 'test@example.com', role: 'guest', status: 'active' },
-    changes: { email: 'test@example.com' },
-    timestamp: '2025-09-19T21:51:28Z',
-    source: 'my-service',
-    ...overrides,
-  };
-}
+/** User 1's `user.updated` at version 7. */
+const event = (overrides: Partial<UserEvent> = {}): UserEvent =>
+  userEvent({ type: 'user.updated', version: 7, changes: { email: 'test@example.com' }, ...overrides });
 
 /** Every subset of the event types, the empty one included. */
 function subsets(types: readonly EventType[]): EventType[][] {

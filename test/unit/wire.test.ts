@@ -2,25 +2,17 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
 import type { DeliveryTask } from '../../src/jobs/delivery-job.js';
 import { USER_AGENT, buildWebhookBody } from '../../src/executors/http/wire.js';
+import { deliveryTask } from '../helpers/fixtures.js';
 
-function sampleTask(overrides: Partial<DeliveryTask> = {}): DeliveryTask {
-  return {
-    v: 1,
+/** The task the documented body below is built from: user 1 created, under event `01J8ABCDEF`. */
+const sampleTask = (overrides: Partial<DeliveryTask> = {}): DeliveryTask =>
+  deliveryTask({
     eventId: '01J8ABCDEF',
-    service: 'orders',
-    taskId: '01J8ABCDEF.orders',
     type: 'user.created',
-    userId: 1,
-    version: 7,
     user: { id: 1, username: 'testuser', email: 'test@example.com', role: 'guest', status: 'active' },
     changes: { email: 'test@example.com' },
-    timestamp: '2025-09-19T21:51:28Z',
-    source: 'my-service',
-    attempt: 1,
-    coalesced: false,
     ...overrides,
-  };
-}
+  });
 
 describe('buildWebhookBody', () => {
   it('produces exactly the documented body', () => {
