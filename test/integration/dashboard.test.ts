@@ -230,11 +230,9 @@ describe('dashboard', () => {
       port: 0,
       logger,
     });
-    const started = Date.now();
     const res = await call('/readyz', { auth: null });
     expect(res.status).toBe(503);
     expect(await res.json()).toEqual({ ok: false, error: expect.stringContaining('Redis') });
-    expect(Date.now() - started).toBeLessThan(3_000);
     expect((await call('/healthz', { auth: null })).status).toBe(200);
 
     const failed = await call('/api/stats', { auth: BASIC });
@@ -257,6 +255,7 @@ describe('dashboard', () => {
     answer(a, 400);
     answer(b, 200);
     const publisher = h.service.createPublisher('accounts');
+    const publishedFrom = Date.now();
     const e1 = await publisher.publishUserCreated(user(1));
     const e2 = await publisher.publishUserCreated(user(2));
 
@@ -310,7 +309,7 @@ describe('dashboard', () => {
     });
     const lastError = byName['http-a']!.lastError as { jobId: string; at: string };
     expect([`${e1.eventId}.http-a`, `${e2.eventId}.http-a`]).toContain(lastError.jobId);
-    expect(Date.now() - Date.parse(lastError.at)).toBeLessThan(30_000);
+    expect(Date.parse(lastError.at)).toBeGreaterThanOrEqual(publishedFrom);
     expect(byName['http-b']).toMatchObject({
       backlog: 0,
       counts: { completed: 2, failed: 0 },
@@ -593,12 +592,17 @@ describe('dashboard', () => {
     // A backlog nobody takes: its oldest job ages.
     await h.service.stop();
     await publish(20, 1);
-    await new Promise((r) => setTimeout(r, 50));
-    ({ samples } = await scrape());
+    await waitFor(
+      async () => {
+        ({ samples } = await scrape());
+        return (
+          (value(samples, 'user_sync_oldest_waiting_job_age_seconds', { queue: 'deliver.http-b' }) ?? 0) >
+          0.04
+        );
+      },
+      { what: 'the waiting job to age' },
+    );
     expect(value(samples, 'user_sync_queue_jobs', { queue: 'deliver.http-b', state: 'waiting' })).toBe(1);
-    expect(
-      value(samples, 'user_sync_oldest_waiting_job_age_seconds', { queue: 'deliver.http-b' }),
-    ).toBeGreaterThan(0.04);
     expect(value(samples, 'user_sync_worker_processes', {})).toBe(0);
 
     // The newest sweep run's figures (HTTP targets without state: unchecked).
