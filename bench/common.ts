@@ -23,7 +23,7 @@ export interface Deadline {
    * promise that never settles: that would keep every result raced against it alive, which
    * shows up in heap figures.)
    */
-  bounded<T>(promise: Promise<T>): Promise<T>;
+  bounded: <T>(promise: Promise<T>) => Promise<T>;
   /** Stops the timer once the run is over. */
   clear(): void;
 }
@@ -69,7 +69,7 @@ export async function quietly(what: string, step: () => Promise<unknown>, ms = 3
 }
 
 /** Listens on 127.0.0.1 and a free port, keeping connections alive; `close` ends them all. */
-export async function serveLocally(server: Server): Promise<{ origin: string; close(): Promise<void> }> {
+export async function serveLocally(server: Server): Promise<{ origin: string; close: () => Promise<void> }> {
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {

@@ -76,7 +76,7 @@ const MB = 1024 * 1024;
 
 const deadline = startDeadline(TIMEOUT_MS);
 const abort = { signal: deadline.signal };
-const bounded = deadline.bounded;
+const { bounded } = deadline;
 
 /** A full GC before each row, so that "heap at start" is what is live; none if V8 refuses. */
 const forcedGc: (() => void) | undefined = (() => {

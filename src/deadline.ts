@@ -50,5 +50,6 @@ export async function settlesWithin(work: Promise<unknown>, ms: number): Promise
 }
 
 function toReason(reason: unknown): Error {
-  return reason instanceof Error ? reason : new Error(String(reason ?? 'aborted'));
+  if (reason instanceof Error) return reason;
+  return new Error(typeof reason === 'string' ? reason : 'aborted');
 }

@@ -162,7 +162,7 @@ export async function runDemo(options: DemoCommandOptions): Promise<void> {
     }).catch((error: unknown) =>
       (error as NodeJS.ErrnoException).code === 'EADDRINUSE'
         ? startDashboard({ deployment: running.deployment, auth: login, host: '127.0.0.1', port: 0, logger })
-        : Promise.reject(error),
+        : Promise.reject(toError(error)),
     );
     dashboard = board;
     console.log(`Dashboard: ${board.url}/admin/queues  (user ${login.username}, password ${login.password})`);

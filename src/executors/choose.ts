@@ -78,7 +78,7 @@ export class Executors {
   async close(): Promise<void> {
     const open = [...this.builtins.values()];
     this.builtins.clear();
-    await Promise.all(open.map((e) => e.close?.()));
+    await Promise.all(open.map(async (e) => e.close?.()));
   }
 
   private builtin(kind: 'http' | 'redis'): Executor {

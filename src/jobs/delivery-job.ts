@@ -68,5 +68,5 @@ export function parseDeliveryJobData(
   if (String(parsed.data.user.id) !== String(parsed.data.userId)) {
     return { ok: false, reason: 'malformed job data: user.id: differs from userId' };
   }
-  return { ok: true, data: parsed.data as DeliveryJobData };
+  return { ok: true, data: parsed.data };
 }

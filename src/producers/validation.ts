@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ValidationError } from '../errors.js';
-import { EVENT_TYPES, EventType, type UserEvent, type UserEventInput } from '../events.js';
+import { EVENT_TYPES, EventType, type UserEvent } from '../events.js';
 
 /** Statuses accepted by default; the publisher's `statuses` option replaces the list. */
 export const DEFAULT_STATUSES = [
@@ -140,7 +140,7 @@ export function validateEvent(
     const message = issue?.message ?? 'is invalid';
     throw new ValidationError(path, /received undefined/.test(message) ? 'is required' : message);
   }
-  const event = parsed.data as UserEventInput;
+  const event = parsed.data;
   if (event.type === EventType.UserStatusChanged && typeof event.user.status !== 'string') {
     throw new ValidationError('user.status', 'is required for user.status_changed');
   }

@@ -302,7 +302,8 @@ async function planRepairs(
   repairs.forEach(({ target, userId, state }, i) => {
     let user: UserSnapshot;
     try {
-      user = JSON.parse(String(snaps[i]?.[1] ?? '')) as UserSnapshot;
+      const snap = snaps[i]?.[1];
+      user = JSON.parse(typeof snap === 'string' ? snap : '') as UserSnapshot;
     } catch {
       user = { id: userId };
     }

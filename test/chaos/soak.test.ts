@@ -408,7 +408,7 @@ describe('chaos soak', () => {
           let result: PublishResult | undefined;
           for (let attempt = 1; !result; attempt++) {
             try {
-              result = await publishOnce(publisher!, event);
+              result = await publishOnce(publisher, event);
               if (attempt > 1 && result.duplicate) publishRetries.resumedAsDuplicate++;
             } catch (error) {
               if (error instanceof ValidationError) throw error;
@@ -452,17 +452,17 @@ describe('chaos soak', () => {
           faultStarted = Date.now();
           switch (kind) {
             case 'kill-worker': {
-              const victim = pool!.victim(faultRandom);
+              const victim = pool.victim(faultRandom);
               if (!victim) break;
-              await pool!.kill(victim);
-              const replacement = await pool!.spawn();
+              await pool.kill(victim);
+              const replacement = await pool.spawn();
               fault(kind, `SIGKILL worker ${victim.id}, worker ${replacement.id} started`);
               break;
             }
             case 'term-worker': {
-              const victim = pool!.victim(faultRandom);
+              const victim = pool.victim(faultRandom);
               if (!victim) break;
-              const [exit, replacement] = await Promise.all([pool!.terminate(victim), pool!.spawn()]);
+              const [exit, replacement] = await Promise.all([pool.terminate(victim), pool.spawn()]);
               shutdowns.push({ worker: victim.id, ms: exit.ms, code: exit.code });
               fault(
                 kind,
@@ -472,9 +472,9 @@ describe('chaos soak', () => {
             }
             case 'kill-redis': {
               const downMs = 300 + Math.floor(faultRandom() * 1_700);
-              await redisServer!.kill('SIGKILL');
+              await redisServer.kill('SIGKILL');
               await sleep(downMs);
-              await redisServer!.restart();
+              await redisServer.restart();
               fault(kind, `SIGKILL redis-server, back after ${Date.now() - faultStarted} ms`);
               break;
             }

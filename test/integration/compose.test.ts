@@ -65,15 +65,18 @@ function interpolate(text: string, env: Record<string, string> = {}): string {
   const placeholder = '\u0000';
   return text
     .replace(/\$\$/g, placeholder)
-    .replace(VARIABLE, (_all, braced: string | undefined, operator: string | undefined, word = '', bare) => {
-      const name = (braced ?? bare) as string;
-      const value = env[name];
-      if (operator === ':-') return value ? value : word;
-      if (operator === '-') return value ?? word;
-      if (operator === ':+') return value ? word : '';
-      if (operator === '+') return value !== undefined ? word : '';
-      return value ?? '';
-    })
+    .replace(
+      VARIABLE,
+      (_all, braced: string | undefined, operator: string | undefined, word: string = '', bare: string) => {
+        const name = braced ?? bare;
+        const value = env[name];
+        if (operator === ':-') return value ? value : word;
+        if (operator === '-') return value ?? word;
+        if (operator === ':+') return value ? word : '';
+        if (operator === '+') return value !== undefined ? word : '';
+        return value ?? '';
+      },
+    )
     .replace(new RegExp(placeholder, 'g'), '$');
 }
 

@@ -170,7 +170,7 @@ describe('dead-letter queue', () => {
     const worker = new Worker(deliveryQueueName('http-a'), null, { connection, prefix: h.prefix });
     const taken = await worker.getNextJob(token);
     expect(taken?.id).toBe(job.id);
-    await taken!.moveToFailed(new UnrecoverableError('job stalled more than allowable limit'), token);
+    await taken.moveToFailed(new UnrecoverableError('job stalled more than allowable limit'), token);
     await worker.close();
     await connection.quit();
     expect(await h.service.deployment.deadLetters.reconcile('http-a')).toBe(1);

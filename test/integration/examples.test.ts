@@ -84,7 +84,7 @@ describe('README walk-through with the examples', () => {
       },
       { what: 'user 42 at version 3 in the cache' },
     );
-    expect(JSON.parse(cached).user).toMatchObject({ id: 42, status: 'suspended' });
+    expect((JSON.parse(cached) as { user: unknown }).user).toMatchObject({ id: 42, status: 'suspended' });
     expect(await redis.exists(cacheTemplate.replace('{id}', '43'))).toBe(0);
 
     const stats = await runCli(['stats', '--json', '--config', configFile]);

@@ -117,7 +117,7 @@ function signatureHeaders(request: RecordedRequest): Record<string, string> {
 }
 
 afterEach(async () => {
-  await Promise.all(executors.splice(0).map((executor) => executor.close?.()));
+  await Promise.all(executors.splice(0).map(async (executor) => executor.close?.()));
   await Promise.all(servers.splice(0).map((server) => server.close()));
 });
 

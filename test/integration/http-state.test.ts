@@ -21,7 +21,7 @@ const servers: HttpTarget[] = [];
 const executors: Executor[] = [];
 
 afterEach(async () => {
-  await Promise.all(executors.splice(0).map((e) => e.close?.()));
+  await Promise.all(executors.splice(0).map(async (e) => e.close?.()));
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
 

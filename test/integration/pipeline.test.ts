@@ -98,7 +98,7 @@ describe('publish → deliver to every target kind', () => {
           },
           { what: `cache at version ${version}` },
         );
-        expect(JSON.parse(cached).user.id).toBe(1);
+        expect((JSON.parse(cached) as { user: { id: unknown } }).user.id).toBe(1);
       }
     }
     const updateBody = JSON.parse(h.http[0]!.requests[1]!.body) as {

@@ -55,9 +55,7 @@ describe('names', () => {
     });
 
     it('starts every key with the prefix', () => {
-      const all = Object.values(k).map((value) =>
-        typeof value === 'string' ? value : (value as (a: string, b: string) => string)('a', 'b'),
-      );
+      const all = Object.values(k).map((value) => (typeof value === 'string' ? value : value('a', 'b')));
       expect(all).toHaveLength(15);
       for (const key of all) expect(key.startsWith(`${prefix}:`)).toBe(true);
     });
