@@ -72,15 +72,16 @@ export async function pingRedis(target: Redis | string, timeoutMs = 1_000): Prom
 /** A Lua script run with EVALSHA, loaded on first NOSCRIPT (after a restart or on a new server). */
 export class LuaScript {
   readonly sha: string;
+  /** @param numberOfKeys - checked on every call; leave out for scripts that take a variable number. */
   constructor(
     readonly source: string,
-    readonly numberOfKeys: number,
+    readonly numberOfKeys?: number,
   ) {
     this.sha = createHash('sha1').update(source).digest('hex');
   }
 
   async run(redis: Redis, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
-    if (keys.length !== this.numberOfKeys)
+    if (this.numberOfKeys !== undefined && keys.length !== this.numberOfKeys)
       throw new Error(`script expects ${this.numberOfKeys} keys, got ${keys.length}`);
     try {
       return await redis.evalsha(this.sha, keys.length, ...keys, ...args);

@@ -29,6 +29,7 @@ export const DEFAULTS = {
   maxRetryInterval: 600_000,
   retryAfterMax: 3_600_000,
   maxSnapshotBytes: 65_536,
+  maxTimestampAhead: 86_400_000,
   shutdownTimeout: 10_000,
   lockDuration: 30_000,
   tombstoneTtl: 86_400_000,
@@ -160,6 +161,8 @@ export const configSchema = z.strictObject({
   retryAfterMax: positiveDuration.default(DEFAULTS.retryAfterMax),
   /** Largest user snapshot accepted, in bytes of JSON. */
   maxSnapshotBytes: z.number().int().min(256).default(DEFAULTS.maxSnapshotBytes),
+  /** How far in the future an event's timestamp may be; a later one is refused at publish. */
+  maxTimestampAhead: positiveDuration.default(DEFAULTS.maxTimestampAhead),
   /** How long stop() waits for active deliveries before releasing them back to the queue. */
   shutdownTimeout: positiveDuration.default(DEFAULTS.shutdownTimeout),
   /**

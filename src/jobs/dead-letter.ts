@@ -15,6 +15,8 @@ export type DeadLetterReason =
   | 'retries_exhausted'
   /** The job data could not be read as a delivery. */
   | 'malformed'
+  /** The ledger, the record of what was published, does not vouch for the job: never sent. */
+  | 'not_in_ledger'
   /** The job failed outside the delivery code (stalled too often, failed by hand). */
   | 'failed';
 

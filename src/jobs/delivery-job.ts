@@ -1,5 +1,15 @@
 import { z } from 'zod';
 import { EVENT_TYPES, type EventType, type UserId, type UserSnapshot } from '../events.js';
+import {
+  ID_MESSAGE,
+  ID_RE,
+  changesSchema,
+  snapshotSchema,
+  sourceSchema,
+  timestampSchema,
+  userIdSchema,
+  versionSchema,
+} from './event-fields.js';
 
 /**
  * What a delivery job holds. It names its target by `service` only: the URL, method, headers
@@ -31,20 +41,22 @@ export interface DeliveryTask extends DeliveryJobData {
   coalesced: boolean;
 }
 
-const userIdSchema = z.union([z.number().int().positive(), z.string().regex(/^[A-Za-z0-9_-]{1,128}$/)]);
-
-/** Checks job data written by anything (another version, a person, a bug) before it is trusted. */
+/**
+ * Checks job data written by anything (another version, a person, a bug) before it is trusted:
+ * the same field rules as a publish (src/jobs/event-fields.ts), but for the publisher's own
+ * choices (its status list, its clock).
+ */
 export const deliveryJobDataSchema = z.object({
   v: z.literal(1),
-  eventId: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/),
+  eventId: z.string().regex(ID_RE, ID_MESSAGE),
   service: z.string().min(1),
   type: z.enum(EVENT_TYPES as [EventType, ...EventType[]]),
   userId: userIdSchema,
-  version: z.number().int().positive(),
-  user: z.looseObject({ id: userIdSchema }),
-  changes: z.record(z.string(), z.unknown()).optional(),
-  timestamp: z.string().min(1),
-  source: z.string().min(1),
+  version: versionSchema,
+  user: snapshotSchema,
+  changes: changesSchema.optional(),
+  timestamp: timestampSchema,
+  source: sourceSchema,
   repair: z.boolean().optional(),
 });
 

@@ -28,6 +28,10 @@ export function keys(prefix: string) {
     event: (eventId: string) => `${prefix}:event:${eventId}`,
     /** hash per target: user id -> highest version delivered */
     watermark: (target: string) => `${prefix}:wm:${target}`,
+    /** A key of a BullMQ queue: its `wait` list, `delayed` set, … (BullMQ's own layout) */
+    queue: (queueName: string, type: string) => `${prefix}:${queueName}:${type}`,
+    /** sorted set per target: events admitted by publish whose jobs are not added yet (score: expiry ms) */
+    reservations: (target: string) => `${prefix}:reserved:${target}`,
     /** BullMQ's hash of a job in a queue (user-sync adds one field: `uso`, the counted outcome) */
     job: (queueName: string, jobId: string) => `${prefix}:${queueName}:${jobId}`,
     /** per (target, user) delivery lock, so one user's deliveries to a target never overlap */

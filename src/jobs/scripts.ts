@@ -1,5 +1,6 @@
 import { LuaScript, type Redis } from '../redis.js';
-import type { Keys } from './names.js';
+import { MAX_VERSION } from './event-fields.js';
+import { deliveryQueueName, type Keys } from './names.js';
 import { LOCK_SCRIPTS } from './locks.js';
 import { GLOBAL_COUNTER, latencyBucket, type TargetCounter } from './stats.js';
 
@@ -9,12 +10,29 @@ import { GLOBAL_COUNTER, latencyBucket, type TargetCounter } from './stats.js';
  * only keys under one prefix (one hash tag), so they run unchanged on Redis Cluster.
  */
 
+/** The BullMQ keys of a queue that hold its unfinished jobs, in the order PUBLISH_RESERVE reads them. */
+export const BACKLOG_KEYS = [
+  'wait',
+  'paused',
+  'active',
+  'delayed',
+  'prioritized',
+  'waiting-children',
+] as const;
+
 /**
- * Publish, step 1 of 2: remember the event id and write the ledger if the version is newer.
- * KEYS: event, ledger, users. ARGV: version ('' = assign), type, eventId, snapshot, deleted (0/1),
- * timestamp, dedupe window ms, userId.
+ * Publish, step 1 of 2: remember the event id, settle the version, refuse when a target's
+ * backlog is at the cap, reserve a place in each target queue, and write the ledger if the
+ * version is newer — all or nothing.
+ * KEYS: event, ledger, users, then per target: its queue's BACKLOG_KEYS (lists, then sorted
+ * sets) and its reservations (sorted set of event ids scored by expiry).
+ * ARGV: version ('' = assign), type, eventId, snapshot, deleted (0/1), timestamp, dedupe window
+ * ms, userId, backlog cap, reservation ttl ms, largest version.
  * Returns {state, version, ledgerUpdated}: state 'new' for a first publish, else the stored
- * state ('pending' or 'enqueued') of an earlier publish of the same event id.
+ * state ('pending' or 'enqueued') of an earlier publish of the same event id; or
+ * {'full', target index (0-based), backlog}; {'exhausted', current version} when no next
+ * version can be assigned; {'conflict', current version, its event id} when another event
+ * already holds the version given.
  */
 const PUBLISH_RESERVE = new LuaScript(
   `
@@ -25,7 +43,32 @@ end
 local current = tonumber(redis.call('HGET', KEYS[2], 'v') or '0')
 local version = ARGV[1]
 if version == '' then
+  if current + 1 > tonumber(ARGV[11]) then
+    return {'exhausted', string.format('%d', current)}
+  end
   version = string.format('%d', current + 1)
+elseif tonumber(version) == current then
+  local holder = redis.call('HGET', KEYS[2], 'eid')
+  if holder and holder ~= ARGV[3] then
+    return {'conflict', version, holder}
+  end
+end
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local cap = tonumber(ARGV[9])
+local targets = (#KEYS - 3) / 7
+for i = 0, targets - 1 do
+  local k = 3 + i * 7
+  local backlog = redis.call('LLEN', KEYS[k + 1]) + redis.call('LLEN', KEYS[k + 2]) + redis.call('LLEN', KEYS[k + 3])
+    + redis.call('ZCARD', KEYS[k + 4]) + redis.call('ZCARD', KEYS[k + 5]) + redis.call('ZCARD', KEYS[k + 6])
+  redis.call('ZREMRANGEBYSCORE', KEYS[k + 7], '-inf', now)
+  backlog = backlog + redis.call('ZCARD', KEYS[k + 7])
+  if backlog >= cap then
+    return {'full', i, backlog}
+  end
+end
+for i = 0, targets - 1 do
+  redis.call('ZADD', KEYS[3 + i * 7 + 7], now + tonumber(ARGV[10]), ARGV[3])
 end
 local updated = 0
 if tonumber(version) > current then
@@ -37,15 +80,19 @@ redis.call('HSET', KEYS[1], 'state', 'pending', 'v', version)
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
 return {'new', version, updated}
 `,
-  3,
 );
 
 /**
  * Publish, step 2 of 2, after the jobs were added: mark the event enqueued and count its tasks,
- * once. KEYS: event, stats. ARGV: task count. Returns 1 if this call made the transition.
+ * once; give back its reservations (its jobs now count in the queues themselves).
+ * KEYS: event, stats, then each target's reservations. ARGV: task count, eventId.
+ * Returns 1 if this call made the transition.
  */
 const PUBLISH_COMMIT = new LuaScript(
   `
+for i = 3, #KEYS do
+  redis.call('ZREM', KEYS[i], ARGV[2])
+end
 if redis.call('HGET', KEYS[1], 'state') == 'pending' then
   redis.call('HSET', KEYS[1], 'state', 'enqueued')
   redis.call('HINCRBY', KEYS[2], 'total_tasks', ARGV[1])
@@ -53,17 +100,17 @@ if redis.call('HGET', KEYS[1], 'state') == 'pending' then
 end
 return 0
 `,
-  2,
 );
 
 /**
- * Delivery, start: take the (target, user) lock, read the target's watermark and, when asked,
- * the ledger entry. The lock token is unique to one run of one job, so a job that BullMQ hands
- * out again while an earlier run of it is still going (a stall) waits like any other job.
- * KEYS: lock, watermark, ledger. ARGV: token, lock ttl ms, userId, read ledger (0/1), the
- * delivery's own version. Returns {0} when another delivery holds the lock, else
- * {1, watermark} and, when the ledger holds a newer version than the delivery's,
- * {…, v, type, eid, snap, del} (the snapshot is read only when it will be sent).
+ * Delivery, start: take the (target, user) lock, read the target's watermark and the ledger's
+ * head (version, event id, type, deleted) and, when it will be sent, its snapshot. The lock
+ * token is unique to one run of one job, so a job that BullMQ hands out again while an earlier
+ * run of it is still going (a stall) waits like any other job.
+ * KEYS: lock, watermark, ledger. ARGV: token, lock ttl ms, userId, when to read the snapshot
+ * ('none', 'newer': the ledger is newer than the delivery, 'newer-or-equal'), the delivery's
+ * own version. Returns {0} when another delivery holds the lock, else
+ * {1, watermark, v, eid, type, del, snap} ('' for what the ledger does not hold or was not read).
  */
 const DELIVERY_BEGIN = new LuaScript(
   `
@@ -71,14 +118,15 @@ if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return {0}
 end
 local watermark = redis.call('HGET', KEYS[2], ARGV[3]) or '0'
-if ARGV[4] == '1' then
-  local v = redis.call('HGET', KEYS[3], 'v')
-  if v and tonumber(v) > tonumber(ARGV[5]) then
-    local l = redis.call('HMGET', KEYS[3], 'type', 'eid', 'snap', 'del')
-    return {1, watermark, v, l[1] or '', l[2] or '', l[3] or '', l[4] or ''}
+local l = redis.call('HMGET', KEYS[3], 'v', 'eid', 'type', 'del')
+local snap = ''
+if l[1] then
+  local held, own = tonumber(l[1]), tonumber(ARGV[5])
+  if (ARGV[4] == 'newer' and held > own) or (ARGV[4] == 'newer-or-equal' and held >= own) then
+    snap = redis.call('HGET', KEYS[3], 'snap') or ''
   end
 end
-return {1, watermark}
+return {1, watermark, l[1] or '', l[2] or '', l[3] or '', l[4] or '', snap}
 `,
   3,
 );
@@ -185,17 +233,40 @@ export interface ReservePublishArgs {
   deleted: boolean;
   timestamp: string;
   dedupeWindowMs: number;
+  /** The targets the event goes to: their backlog is checked and a place reserved in each. */
+  targets: readonly string[];
+  /** `queueSize`: a target whose backlog (reservations included) is at it refuses the event. */
+  queueSize: number;
+  /** How long a reservation holds when the publish never commits (its process died). */
+  reservationTtlMs: number;
 }
 
-/** Publish, step 1: remembers the event id, settles its version and writes the ledger if newer. */
+/** What reservePublish decided. */
+export type ReserveResult =
+  | { state: PublishState; version: number; ledgerUpdated: boolean }
+  /** `target`'s backlog is at the cap: nothing was written. */
+  | { state: 'full'; target: string; backlog: number }
+  /** No next version can be assigned: the user is at the largest version. Nothing was written. */
+  | { state: 'exhausted'; current: number }
+  /** Another event (`heldBy`) already holds the version given. Nothing was written. */
+  | { state: 'conflict'; version: number; heldBy: string };
+
+/**
+ * Publish, step 1, in one atomic step: remembers the event id, settles its version, checks and
+ * reserves each target's backlog, and writes the ledger if the version is newer.
+ */
 export async function reservePublish(
   redis: Redis,
   keys: Keys,
   args: ReservePublishArgs,
-): Promise<{ state: PublishState; version: number; ledgerUpdated: boolean }> {
-  const [state, version, updated] = (await PUBLISH_RESERVE.run(
+): Promise<ReserveResult> {
+  const targetKeys = args.targets.flatMap((target) => [
+    ...BACKLOG_KEYS.map((type) => keys.queue(deliveryQueueName(target), type)),
+    keys.reservations(target),
+  ]);
+  const reply = (await PUBLISH_RESERVE.run(
     redis,
-    [keys.event(args.eventId), keys.ledger(args.userId), keys.users],
+    [keys.event(args.eventId), keys.ledger(args.userId), keys.users, ...targetKeys],
     [
       args.version ?? '',
       args.type,
@@ -205,18 +276,39 @@ export async function reservePublish(
       args.timestamp,
       args.dedupeWindowMs,
       args.userId,
+      args.queueSize,
+      args.reservationTtlMs,
+      MAX_VERSION,
     ],
-  )) as [PublishState, string, number];
-  return { state, version: Number(version), ledgerUpdated: updated === 1 };
+  )) as [string, string | number, string | number | undefined];
+  const [state, a, b] = reply;
+  switch (state) {
+    case 'full':
+      return { state, target: args.targets[Number(a)] as string, backlog: Number(b) };
+    case 'exhausted':
+      return { state, current: Number(a) };
+    case 'conflict':
+      return { state, version: Number(a), heldBy: String(b) };
+    default:
+      return { state: state as PublishState, version: Number(a), ledgerUpdated: b === 1 };
+  }
 }
 
-/** Publish, step 2: marks the event enqueued and counts its tasks, once. True if this call did. */
+/**
+ * Publish, step 2: marks the event enqueued and counts its tasks, once, and gives back the
+ * targets' reservations. True if this call made the transition.
+ */
 export async function commitPublish(
   redis: Redis,
   keys: Keys,
-  args: { eventId: string; tasks: number },
+  args: { eventId: string; tasks: number; targets: readonly string[] },
 ): Promise<boolean> {
-  return (await PUBLISH_COMMIT.run(redis, [keys.event(args.eventId), keys.stats], [args.tasks])) === 1;
+  const reply = await PUBLISH_COMMIT.run(
+    redis,
+    [keys.event(args.eventId), keys.stats, ...args.targets.map((t) => keys.reservations(t))],
+    [args.tasks, args.eventId],
+  );
+  return reply === 1;
 }
 
 /** What the ledger holds of a user, as a delivery reads it. */
@@ -224,11 +316,15 @@ export interface LedgerEntry {
   version: number;
   /** Type of the latest event. */
   type: string;
+  /** Id of the latest event (a repair's own id is never here). */
   eventId: string;
-  /** JSON of the latest snapshot. */
-  snapshot: string;
+  /** JSON of the latest snapshot; undefined when it was not read (it would not be sent). */
+  snapshot: string | undefined;
   deleted: boolean;
 }
+
+/** When the ledger's snapshot is worth reading: never, when it is newer than the delivery, or also when equal. */
+export type SnapshotRead = 'none' | 'newer' | 'newer-or-equal';
 
 export interface BeginDeliveryArgs {
   target: string;
@@ -236,9 +332,9 @@ export interface BeginDeliveryArgs {
   /** Unique to this run of this job. */
   token: string;
   lockTtlMs: number;
-  /** Read the ledger entry too (coalescing, repairs). */
-  readLedger: boolean;
-  /** The delivery's own version: the ledger entry is returned only when it is newer. */
+  /** When to read the ledger's snapshot too (coalescing: newer; repairs: newer or equal). */
+  snapshot: SnapshotRead;
+  /** The delivery's own version. */
   version: number;
 }
 
@@ -246,7 +342,10 @@ export interface BeginDeliveryArgs {
 export type DeliveryBegin =
   { locked: false } | { locked: true; watermark: number; ledger: LedgerEntry | undefined };
 
-/** Delivery, start: takes the (target, user) lock, reads the watermark and, when asked, a newer ledger entry. */
+/**
+ * Delivery, start: takes the (target, user) lock, reads the watermark and the ledger's entry
+ * (its snapshot only as asked); `ledger` is undefined when the ledger holds nothing of the user.
+ */
 export async function beginDelivery(
   redis: Redis,
   keys: Keys,
@@ -255,10 +354,10 @@ export async function beginDelivery(
   const reply = (await DELIVERY_BEGIN.run(
     redis,
     [keys.lock(args.target, args.userId), keys.watermark(args.target), keys.ledger(args.userId)],
-    [args.token, args.lockTtlMs, args.userId, args.readLedger ? '1' : '0', args.version],
+    [args.token, args.lockTtlMs, args.userId, args.snapshot, args.version],
   )) as Array<string | number>;
   if (reply[0] !== 1) return { locked: false };
-  const [, watermark, v, type, eventId, snapshot, deleted] = reply;
+  const [, watermark, v, eventId, type, deleted, snapshot] = reply;
   return {
     locked: true,
     watermark: Number(watermark ?? 0),
@@ -267,7 +366,7 @@ export async function beginDelivery(
           version: Number(v),
           type: String(type),
           eventId: String(eventId),
-          snapshot: String(snapshot),
+          snapshot: snapshot ? String(snapshot) : undefined,
           deleted: deleted === '1',
         }
       : undefined,

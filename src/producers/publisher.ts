@@ -4,7 +4,7 @@ import { QueueFullError, ValidationError } from '../errors.js';
 import { EventType, type UserEventInput, type UserSnapshot } from '../events.js';
 import { keys, type Keys } from '../jobs/names.js';
 import { QueueSet, deliveryJobOptions } from '../jobs/queues.js';
-import { commitPublish, reservePublish } from '../jobs/scripts.js';
+import { commitPublish, reservePublish, type PublishState, type ReserveResult } from '../jobs/scripts.js';
 import { createLogger, type Logger } from '../logger.js';
 import type { Redis } from '../redis.js';
 import { newEventId } from './event-id.js';
@@ -121,7 +121,12 @@ export class UserEventPublisher {
   async publish(input: UserEventInput): Promise<PublishResult> {
     const partial = validateEvent(
       input,
-      { maxSnapshotBytes: this.config.maxSnapshotBytes, statuses: this.statuses, source: this.source },
+      {
+        maxSnapshotBytes: this.config.maxSnapshotBytes,
+        maxTimestampAheadMs: this.config.maxTimestampAhead,
+        statuses: this.statuses,
+        source: this.source,
+      },
       this.now,
     );
     const eventId = partial.id ?? newEventId(this.now());
@@ -144,13 +149,9 @@ export class UserEventPublisher {
       { ...partial, id: eventId, version: partial.version ?? 0 },
       this.config.targets,
     );
-    await this.checkBacklog(
-      planned.map((p) => p.service),
-      eventId,
-    );
-
+    const targets = planned.map((p) => p.service);
     const userId = String(partial.userId);
-    const { state, version, ledgerUpdated } = await reservePublish(this.redis, this.keys, {
+    const reserved = await reservePublish(this.redis, this.keys, {
       eventId,
       userId,
       version: partial.version,
@@ -159,7 +160,11 @@ export class UserEventPublisher {
       deleted: partial.type === EventType.UserDeleted,
       timestamp: partial.timestamp,
       dedupeWindowMs: this.config.dedupeWindow,
+      targets,
+      queueSize: this.config.queueSize,
+      reservationTtlMs: RESERVATION_TTL_MS,
     });
+    const { state, version, ledgerUpdated } = admitted(reserved, userId, this.config.queueSize);
     const tasks = planned.map((p) => p.jobId);
     if (state === 'enqueued') {
       this.logger.info('duplicate publish ignored', { event_id: eventId, user_id: userId, version });
@@ -178,7 +183,7 @@ export class UserEventPublisher {
         })),
       );
     }
-    await commitPublish(this.redis, this.keys, { eventId, tasks: planned.length });
+    await commitPublish(this.redis, this.keys, { eventId, tasks: planned.length, targets });
     this.logger.info('event published', {
       event_id: eventId,
       event_type: partial.type,
@@ -191,21 +196,41 @@ export class UserEventPublisher {
     return { eventId, version, tasks, enabled: true, duplicate: false, ledgerUpdated };
   }
 
-  /**
-   * Refuses the publish when any of its target queues holds `queueSize` unfinished deliveries,
-   * unless the event was already enqueued: publishing it again is a duplicate, answered as one.
-   */
-  private async checkBacklog(targets: readonly string[], eventId: string): Promise<void> {
-    const backlogs = await Promise.all(targets.map((t) => this.queues.backlog(t)));
-    const full = backlogs.findIndex((backlog) => backlog >= this.config.queueSize);
-    if (full < 0) return;
-    if ((await this.redis.hget(this.keys.event(eventId), 'state')) === 'enqueued') return;
-    throw new QueueFullError(targets[full] as string, backlogs[full] as number, this.config.queueSize);
-  }
-
   /** Closes the queues this publisher opened (not the Redis connection it was given). */
   async close(): Promise<void> {
     if (this.ownsQueues) await this.queues.close();
+  }
+}
+
+/**
+ * How long a publish's place in its target queues is held when it never commits (its process
+ * died between reserving and adding the jobs); normally the jobs replace it within milliseconds.
+ */
+const RESERVATION_TTL_MS = 30_000;
+
+/** The event was admitted by reservePublish; otherwise the error that says why not, naming the field. */
+function admitted(
+  result: ReserveResult,
+  userId: string,
+  queueSize: number,
+): { state: PublishState; version: number; ledgerUpdated: boolean } {
+  switch (result.state) {
+    case 'full':
+      throw new QueueFullError(result.target, result.backlog, queueSize);
+    case 'exhausted':
+      throw new ValidationError(
+        'version',
+        `user ${userId} is at version ${result.current}, the largest a version may be: no next version can be ` +
+          'assigned (publish with your own versions, or start the user over under a new id)',
+      );
+    case 'conflict':
+      throw new ValidationError(
+        'version',
+        `${result.version} is already recorded for user ${userId} by another event (${result.heldBy}); ` +
+          'versions must increase with every change',
+      );
+    default:
+      return result;
   }
 }
 

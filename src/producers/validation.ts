@@ -1,6 +1,17 @@
 import { z } from 'zod';
+import { formatDuration } from '../duration.js';
 import { ValidationError } from '../errors.js';
 import { EVENT_TYPES, EventType, type UserEvent } from '../events.js';
+import {
+  ID_MESSAGE,
+  ID_RE,
+  changesSchema,
+  safeJson,
+  sourceSchema,
+  timestampSchema,
+  userIdSchema,
+  versionSchema,
+} from '../jobs/event-fields.js';
 
 /** Statuses accepted by default; the publisher's `statuses` option replaces the list. */
 export const DEFAULT_STATUSES = [
@@ -19,78 +30,59 @@ export interface ValidationOptions {
   statuses: readonly string[];
   /** Publishing service, used when the event names none. */
   source: string;
+  /** How far in the future an event's timestamp may be, in ms (clocks drift; a day does not). */
+  maxTimestampAheadMs: number;
 }
 
-const ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
 // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
 const NO_CONTROL = /^[^\u0000-\u001f\u007f]*$/;
 
-const userIdSchema = z.union(
-  [
-    z
-      .number()
-      .positive('must be positive')
-      .max(Number.MAX_SAFE_INTEGER, 'is too large')
-      .int('must be a whole number'),
-    z.string().regex(ID_RE, 'must be 1-128 letters, digits, "_" or "-"'),
-  ],
-  { error: 'must be a positive integer or a string id' },
-);
-
 function userSchema(statuses: readonly string[]) {
-  return z.looseObject({
-    id: userIdSchema,
-    username: z
-      .string()
-      .min(1, 'must not be empty')
-      .max(256, 'is longer than 256 characters')
-      .regex(NO_CONTROL, 'contains control characters')
-      .optional(),
-    email: z
-      .string()
-      .max(254, 'is longer than 254 characters')
-      .regex(/^[^\s@]{1,64}@[^\s@.]+(\.[^\s@.]+)+$/, 'is not an email address')
-      .optional(),
-    role: z
-      .string()
-      .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 letters, digits or "_.:-"')
-      .optional(),
-    status: z
-      .string()
-      .refine((s) => statuses.includes(s), `must be one of ${statuses.join(', ')}`)
-      .optional(),
-    phone: z
-      .string()
-      .regex(/^\+?[0-9][0-9 ().-]{2,31}$/, 'is not a phone number')
-      .optional(),
-  });
+  return safeJson(
+    z.looseObject({
+      id: userIdSchema,
+      username: z
+        .string()
+        .min(1, 'must not be empty')
+        .max(256, 'is longer than 256 characters')
+        .regex(NO_CONTROL, 'contains control characters')
+        .optional(),
+      email: z
+        .string()
+        .max(254, 'is longer than 254 characters')
+        .regex(/^[^\s@]{1,64}@[^\s@.]+(\.[^\s@.]+)+$/, 'is not an email address')
+        .optional(),
+      role: z
+        .string()
+        .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 letters, digits or "_.:-"')
+        .optional(),
+      status: z
+        .string()
+        .refine((s) => statuses.includes(s), `must be one of ${statuses.join(', ')}`)
+        .optional(),
+      phone: z
+        .string()
+        .regex(/^\+?[0-9][0-9 ().-]{2,31}$/, 'is not a phone number')
+        .optional(),
+    }),
+  );
 }
 
 function buildEventSchema(statuses: readonly string[]) {
   return z.strictObject({
     id: z
       .string()
-      .regex(ID_RE, 'must be 1-128 letters, digits, "_" or "-"')
+      .regex(ID_RE, ID_MESSAGE)
       .refine((s) => !/^\d+$/.test(s), 'must not be all digits')
       .optional(),
     type: z.enum(EVENT_TYPES as [EventType, ...EventType[]], {
       error: `must be one of ${EVENT_TYPES.join(', ')}`,
     }),
     user: userSchema(statuses),
-    version: z
-      .number()
-      .positive('must be positive')
-      .max(Number.MAX_SAFE_INTEGER, 'is too large')
-      .int('must be a whole number')
-      .optional(),
-    changes: z.record(z.string(), z.unknown(), { error: 'must be an object' }).optional(),
-    timestamp: z.iso
-      .datetime({ offset: true, error: 'must be an ISO-8601 date-time, e.g. 2025-09-19T21:51:28Z' })
-      .optional(),
-    source: z
-      .string()
-      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits or "_.-"')
-      .optional(),
+    version: versionSchema.optional(),
+    changes: changesSchema.optional(),
+    timestamp: timestampSchema.optional(),
+    source: sourceSchema.optional(),
   });
 }
 
@@ -143,6 +135,12 @@ export function validateEvent(
   const event = parsed.data;
   if (event.type === EventType.UserStatusChanged && typeof event.user.status !== 'string') {
     throw new ValidationError('user.status', 'is required for user.status_changed');
+  }
+  if (event.timestamp !== undefined && Date.parse(event.timestamp) > now() + options.maxTimestampAheadMs) {
+    throw new ValidationError(
+      'timestamp',
+      `is more than ${formatDuration(options.maxTimestampAheadMs)} in the future (maxTimestampAhead)`,
+    );
   }
   const bytes =
     jsonBytes(event.user, 'user') + (event.changes === undefined ? 0 : jsonBytes(event.changes, 'changes'));

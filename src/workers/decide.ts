@@ -9,11 +9,17 @@ import type { LedgerEntry } from '../jobs/scripts.js';
 
 /** What an attempt does. */
 export type DeliveryDecision =
+  /**
+   * The ledger, the record of what was published, does not vouch for this job (a version above
+   * its own, another event under its version, a user it does not know): never sent, never
+   * raising a watermark; dead-lettered as `not_in_ledger`.
+   */
+  | { action: 'not-in-ledger'; why: string }
   /** The target already got this version or a newer one: complete without calling it. */
   | { action: 'superseded'; watermark: number }
   /** Send the event the job holds. */
   | { action: 'send-event'; task: DeliveryTask }
-  /** Send the ledger's newer snapshot in its place (coalescing, repairs). */
+  /** Send the ledger's snapshot in its place (coalescing, repairs). */
   | { action: 'send-ledger'; task: DeliveryTask };
 
 export interface DecisionInput {
@@ -24,35 +30,59 @@ export interface DecisionInput {
   attempt: number;
   /** The highest version the target has been sent for this user (0 for none). */
   watermark: number;
-  /** The ledger's entry, when it holds a newer version than the job and the target coalesces. */
+  /** The ledger's entry for the user (its snapshot when it may be sent); undefined when it holds none. */
   ledger: LedgerEntry | undefined;
+  /** Whether the target takes the ledger's newer snapshot in place of an older event (`coalesce`). */
+  coalesce: boolean;
   /** Whether the target takes events of this type (its `events` filter). */
   accepts: (type: EventType) => boolean;
 }
 
+/** Why the ledger does not vouch for a job, or undefined when it does. */
+export function ledgerObjection(data: DeliveryJobData, ledger: LedgerEntry | undefined): string | undefined {
+  const user = JSON.stringify(String(data.userId));
+  if (!ledger) return `the ledger holds no version of user ${user}`;
+  if (data.version > ledger.version)
+    return `version ${data.version} is above the ledger's ${ledger.version} for user ${user}`;
+  if (data.version === ledger.version && !data.repair && data.eventId !== ledger.eventId)
+    return `version ${data.version} of user ${user} was published as event ${ledger.eventId}, not ${data.eventId}`;
+  return undefined;
+}
+
 /**
- * Decides an attempt: a delivery not above the watermark is superseded — unless it is a repair,
- * sent because the target lost what the watermark says it got; otherwise the ledger's newer
- * snapshot is sent when there is one the target takes, else the event itself.
+ * Decides an attempt. First the ledger must vouch for the job. Then a delivery not above the
+ * watermark is superseded — unless it is a repair, sent because the target lost what the
+ * watermark says it got. Otherwise the ledger's snapshot is sent when it is newer and the target
+ * coalesces (or, for a repair, whenever it is at least the repair's version), as long as the
+ * target takes its type; else the event itself.
  */
 export function decideDelivery(input: DecisionInput): DeliveryDecision {
-  const { data, watermark } = input;
+  const { data, watermark, ledger } = input;
+  const why = ledgerObjection(data, ledger);
+  if (why) return { action: 'not-in-ledger', why };
   if (data.version <= watermark && !data.repair) return { action: 'superseded', watermark };
   const task = buildTask(input);
   return { action: task.coalesced ? 'send-ledger' : 'send-event', task };
 }
 
-/** The task an executor sees: the event itself, or the ledger's newer snapshot when coalescing. */
+/**
+ * The task an executor sees: the event itself, or the ledger's snapshot when it is to be sent
+ * (newer and coalescing; at least as new for a repair) and really is this user's.
+ */
 export function buildTask(
   input: Pick<DecisionInput, 'data' | 'jobId' | 'attempt'> &
-    Partial<Pick<DecisionInput, 'ledger' | 'accepts'>>,
+    Partial<Pick<DecisionInput, 'ledger' | 'accepts' | 'coalesce'>>,
 ): DeliveryTask {
   const { data, jobId, attempt, ledger } = input;
   const accepts = input.accepts ?? (() => true);
+  const coalesce = input.coalesce ?? true;
   const latestType = ledger?.deleted ? EventType.UserDeleted : ledger?.type;
+  const wanted =
+    ledger !== undefined &&
+    ((coalesce && ledger.version > data.version) || (data.repair === true && ledger.version >= data.version));
   // A target's event filter holds for coalesced deliveries too: a target that does not take
   // the latest event's type gets its own event, not a snapshot it did not ask for.
-  if (ledger && ledger.version > data.version && isEventType(latestType) && accepts(latestType)) {
+  if (wanted && isEventType(latestType) && accepts(latestType)) {
     const user = parseSnapshot(ledger.snapshot);
     // A ledger entry is used only if it really is this user's snapshot.
     if (user && String(user.id) === String(data.userId)) {
@@ -71,7 +101,8 @@ export function buildTask(
   return { ...data, taskId: jobId, attempt, coalesced: false };
 }
 
-function parseSnapshot(snapshot: string): UserSnapshot | undefined {
+function parseSnapshot(snapshot: string | undefined): UserSnapshot | undefined {
+  if (snapshot === undefined) return undefined;
   let user: unknown;
   try {
     user = JSON.parse(snapshot);

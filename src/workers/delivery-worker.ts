@@ -148,14 +148,13 @@ export class DeliveryWorker {
     const userId = String(data.userId);
     // Unique to this run of this job: a second run of the same job (after a stall) waits too.
     const lockToken = `${run.jobId}|${token ?? randomUUID()}`;
-    // Repairs always send the ledger's latest: never older than what was published since.
-    const readLedger = this.target.coalesce || data.repair === true;
     const begin = await beginDelivery(redis, keys, {
       target: this.target.service,
       userId,
       token: lockToken,
       lockTtlMs: config.lockDuration,
-      readLedger,
+      // Repairs always send the ledger's latest: never older than what was published since.
+      snapshot: data.repair ? 'newer-or-equal' : this.target.coalesce ? 'newer' : 'none',
       version: data.version,
     });
     if (!begin.locked) return this.waitForTurn(run);
@@ -167,8 +166,13 @@ export class DeliveryWorker {
         attempt: run.attempt,
         watermark: begin.watermark,
         ledger: begin.ledger,
+        coalesce: this.target.coalesce,
         accepts: (type) => targetAccepts(this.target, { type }),
       });
+      if (decision.action === 'not-in-ledger') {
+        await lock.release();
+        return await this.deadLetter(run, 'not_in_ledger', { code: 'not_in_ledger', message: decision.why });
+      }
       if (decision.action === 'superseded') {
         await this.finish(run, lock, { counter: 'superseded', version: undefined });
         this.logOutcome(run, 'superseded', { watermark: decision.watermark });

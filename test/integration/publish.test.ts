@@ -94,6 +94,9 @@ describe('publishing', () => {
       deleted: false,
       timestamp: new Date().toISOString(),
       dedupeWindowMs: 60_000,
+      targets: ['http-a', 'http-b'],
+      queueSize: 10_000,
+      reservationTtlMs: 60_000,
     });
     const result = await h.service
       .createPublisher('accounts')

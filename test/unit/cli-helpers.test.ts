@@ -79,7 +79,12 @@ describe('demo users', () => {
     const versions = new Map<string | number, string[]>();
     for (let i = 0; i < 2_000; i++) {
       const event = users.next();
-      validateEvent(event, { maxSnapshotBytes: 65_536, statuses: DEFAULT_STATUSES, source: 'demo' });
+      validateEvent(event, {
+        maxSnapshotBytes: 65_536,
+        maxTimestampAheadMs: 86_400_000,
+        statuses: DEFAULT_STATUSES,
+        source: 'demo',
+      });
       types.set(event.type, (types.get(event.type) ?? 0) + 1);
       versions.set(event.user.id, [...(versions.get(event.user.id) ?? []), event.type]);
     }

@@ -1,11 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
 import { EVENT_TYPES, type EventType } from '../../src/events.js';
 import type { LedgerEntry } from '../../src/jobs/scripts.js';
-import { decideDelivery, type DecisionInput } from '../../src/workers/decide.js';
+import { decideDelivery, ledgerObjection, type DecisionInput } from '../../src/workers/decide.js';
 import { FIXTURE_EVENT_ID, jobData, ledgerEntry } from '../helpers/fixtures.js';
 
 const JOB_ID = `${FIXTURE_EVENT_ID}.orders`;
 const all = () => true;
+/** The ledger as the job's own publish left it: version 7 under the job's event id. */
+const own = (overrides: Partial<LedgerEntry> = {}) =>
+  ledgerEntry({ version: 7, eventId: FIXTURE_EVENT_ID, snapshot: undefined, ...overrides });
 
 function input(overrides: Partial<DecisionInput> = {}): DecisionInput {
   return {
@@ -13,19 +16,58 @@ function input(overrides: Partial<DecisionInput> = {}): DecisionInput {
     jobId: JOB_ID,
     attempt: 1,
     watermark: 0,
-    ledger: undefined,
+    ledger: own(),
+    coalesce: true,
     accepts: all,
     ...overrides,
   };
 }
 
 describe('decideDelivery', () => {
+  describe('the ledger vouches for the job first', () => {
+    it('a user the ledger does not know is not sent', () => {
+      expect(decideDelivery(input({ ledger: undefined }))).toEqual({
+        action: 'not-in-ledger',
+        why: 'the ledger holds no version of user "1"',
+      });
+    });
+
+    it.each([8, 1_000_000])('a version above the ledger (job 7, forged as %i) is not sent', (version) => {
+      const data = jobData({ version });
+      expect(decideDelivery(input({ data }))).toEqual({
+        action: 'not-in-ledger',
+        why: `version ${version} is above the ledger's 7 for user "1"`,
+      });
+      // Not even as a repair, and whatever the watermark.
+      expect(decideDelivery(input({ data: { ...data, repair: true }, watermark: 10 ** 9 })).action).toBe(
+        'not-in-ledger',
+      );
+    });
+
+    it("another event under the ledger's own version is not sent", () => {
+      const decision = decideDelivery(input({ data: jobData({ eventId: 'forged-1' }) }));
+      expect(decision).toEqual({
+        action: 'not-in-ledger',
+        why: `version 7 of user "1" was published as event ${FIXTURE_EVENT_ID}, not forged-1`,
+      });
+    });
+
+    it('a repair under the ledger version carries its own id and is vouched for', () => {
+      const data = jobData({ eventId: 'repair-v7-1', repair: true });
+      expect(ledgerObjection(data, own())).toBeUndefined();
+    });
+
+    it('an older event than the ledger is vouched for (the ledger keeps only the latest)', () => {
+      expect(ledgerObjection(jobData({ version: 3, eventId: 'older' }), own())).toBeUndefined();
+    });
+  });
+
   describe('the watermark', () => {
     it.each([
       ['below', 8],
       ['equal to', 7],
-    ])('a delivery %s the watermark is superseded, whatever the ledger holds', (_how, watermark) => {
-      for (const ledger of [undefined, ledgerEntry(), ledgerEntry({ deleted: true })]) {
+    ])('a delivery %s the watermark is superseded', (_how, watermark) => {
+      for (const ledger of [own(), ledgerEntry(), ledgerEntry({ deleted: true })]) {
         expect(decideDelivery(input({ watermark, ledger }))).toEqual({ action: 'superseded', watermark });
       }
     });
@@ -35,23 +77,21 @@ describe('decideDelivery', () => {
     });
 
     it.each([7, 8, 1_000])('a repair is sent even at or below the watermark (%i)', (watermark) => {
-      const data = jobData({ repair: true });
-      expect(decideDelivery(input({ data, watermark })).action).toBe('send-event');
+      const data = jobData({ eventId: 'repair-v7-1', repair: true });
+      expect(
+        decideDelivery(input({ data, watermark, ledger: own({ snapshot: '{"id":1,"v":7}' }) })).action,
+      ).toBe('send-ledger');
       expect(decideDelivery(input({ data, watermark, ledger: ledgerEntry() })).action).toBe('send-ledger');
     });
   });
 
   describe('what is sent', () => {
-    it('the event itself when there is no newer ledger entry', () => {
+    it('the event itself when the ledger holds its own version', () => {
       const decision = decideDelivery(input({ attempt: 3 }));
       expect(decision).toEqual({
         action: 'send-event',
         task: { ...jobData(), taskId: JOB_ID, attempt: 3, coalesced: false },
       });
-    });
-
-    it.each([1, 6, 7])('the event itself when the ledger is not newer (version %i)', (version) => {
-      expect(decideDelivery(input({ ledger: ledgerEntry({ version }) })).action).toBe('send-event');
     });
 
     it('the ledger snapshot, its type and version, under the job own ids, when the ledger is newer', () => {
@@ -62,13 +102,33 @@ describe('decideDelivery', () => {
       expect(decision.task).toMatchObject({
         type: 'user.status_changed',
         version: 12,
-        user: JSON.parse(ledger.snapshot) as unknown,
+        user: JSON.parse(ledger.snapshot as string) as unknown,
         eventId: FIXTURE_EVENT_ID,
         taskId: JOB_ID,
         attempt: 2,
         coalesced: true,
       });
       expect(decision.task).not.toHaveProperty('changes');
+    });
+
+    it('the event itself when the target does not coalesce, however new the ledger', () => {
+      expect(decideDelivery(input({ ledger: ledgerEntry({ version: 12 }), coalesce: false })).action).toBe(
+        'send-event',
+      );
+    });
+
+    it("a repair always sends the ledger's snapshot, never the job's own (which anyone could write)", () => {
+      const forged = jobData({
+        eventId: 'repair-v7-1',
+        repair: true,
+        user: { id: 1, email: 'attacker@example.com' },
+      });
+      const ledger = own({ snapshot: JSON.stringify({ id: 1, email: 'real@example.com' }) });
+      const decision = decideDelivery(input({ data: forged, ledger, coalesce: false }));
+      expect(decision.action === 'send-ledger' && decision.task.user).toEqual({
+        id: 1,
+        email: 'real@example.com',
+      });
     });
 
     it('a delete when the newer ledger entry is deleted', () => {
@@ -99,20 +159,33 @@ describe('decideDelivery', () => {
     });
   });
 
-  it('covers every combination of watermark, repair and ledger with one of the three actions', () => {
-    const ledgers = [undefined, ledgerEntry({ version: 5 }), ledgerEntry({ version: 9 })];
-    for (const watermark of [0, 6, 7, 8])
-      for (const repair of [false, true])
-        for (const ledger of ledgers) {
-          const data = jobData(repair ? { repair: true } : {});
-          const decision = decideDelivery(input({ data, watermark, ledger }));
-          const expected =
-            data.version <= watermark && !repair
-              ? 'superseded'
-              : ledger && ledger.version > data.version
-                ? 'send-ledger'
-                : 'send-event';
-          expect(decision.action).toBe(expected);
-        }
+  it('covers every combination of ledger, watermark, repair and coalescing with one action', () => {
+    const ledgers = [undefined, own(), ledgerEntry({ version: 5 }), ledgerEntry({ version: 9 })];
+    for (const ledger of ledgers)
+      for (const watermark of [0, 6, 7, 8])
+        for (const repair of [false, true])
+          for (const coalesce of [false, true]) {
+            const data = jobData(repair ? { repair: true, eventId: 'repair-v7-1' } : {});
+            const decision = decideDelivery(input({ data, watermark, ledger, coalesce }));
+            const expected =
+              !ledger || data.version > ledger.version
+                ? 'not-in-ledger'
+                : data.version <= watermark && !repair
+                  ? 'superseded'
+                  : (coalesce && ledger.version > data.version) || (repair && ledger.version >= data.version)
+                    ? ledger.snapshot === undefined
+                      ? 'send-event'
+                      : 'send-ledger'
+                    : 'send-event';
+            expect({ ledger: ledger?.version, watermark, repair, coalesce, action: decision.action }).toEqual(
+              {
+                ledger: ledger?.version,
+                watermark,
+                repair,
+                coalesce,
+                action: expected,
+              },
+            );
+          }
   });
 });

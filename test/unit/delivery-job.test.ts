@@ -220,7 +220,7 @@ describe('buildTask', () => {
       type: 'user.status_changed',
       userId: 1,
       version: 9,
-      user: JSON.parse(entry.snapshot) as unknown,
+      user: JSON.parse(entry.snapshot as string) as unknown,
       timestamp: '2025-09-19T21:51:28Z',
       source: 'my-service',
       repair: true,

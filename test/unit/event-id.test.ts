@@ -92,7 +92,7 @@ describe('newEventId', () => {
     const id = newEventId();
     const result = validateEvent(
       { id, type: 'user.created', user: { id: 1 } },
-      { maxSnapshotBytes: 65_536, statuses: DEFAULT_STATUSES, source: 's' },
+      { maxSnapshotBytes: 65_536, maxTimestampAheadMs: 86_400_000, statuses: DEFAULT_STATUSES, source: 's' },
     );
     expect(result.id).toBe(id);
   });

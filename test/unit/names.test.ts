@@ -56,7 +56,7 @@ describe('names', () => {
 
     it('starts every key with the prefix', () => {
       const all = Object.values(k).map((value) => (typeof value === 'string' ? value : value('a', 'b')));
-      expect(all).toHaveLength(15);
+      expect(all).toHaveLength(17);
       for (const key of all) expect(key.startsWith(`${prefix}:`)).toBe(true);
     });
 

@@ -9,6 +9,7 @@ const now = () => NOW;
 
 const OPTIONS: ValidationOptions = {
   maxSnapshotBytes: 65_536,
+  maxTimestampAheadMs: 86_400_000,
   statuses: DEFAULT_STATUSES,
   source: 'accounts',
 };
