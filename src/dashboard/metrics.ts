@@ -143,7 +143,7 @@ export async function renderMetrics(snapshot: MetricsSnapshot): Promise<string> 
     }).set(sweep.usersChecked);
     const classes = new Gauge({
       name: 'user_sync_sweep_last_run_pairs',
-      help: '(user, target) pairs of the newest sweep run by class: in_sync, missing, stale, extra, unreachable, unchecked, filtered.',
+      help: '(user, target) pairs of the newest sweep run by class: in_sync, missing, stale, extra, foreign, unreachable, unchecked, filtered.',
       labelNames: ['target', 'class'] as const,
       registers,
     });

@@ -20,8 +20,17 @@ export interface DeliveryResult {
   superseded?: boolean;
 }
 
-/** The version a target holds for a user, or null when it holds nothing (or a tombstone). */
-export type TargetVersions = Map<string, number | null>;
+/** A value a target holds for a user whose version cannot be read as one: reported, never repaired blindly. */
+export interface ForeignValue {
+  /** What is wrong with it, for the report. */
+  foreign: string;
+}
+
+/**
+ * The version a target holds for each user: a number, null when it holds nothing (or a
+ * tombstone), or a ForeignValue when what it holds has no readable version.
+ */
+export type TargetVersions = Map<string, number | null | ForeignValue>;
 
 /**
  * Delivers tasks to one kind of target. Throw a DeliveryError to say whether a retry can help;

@@ -4,18 +4,24 @@
  */
 import { createHash } from 'node:crypto';
 import { EventType, isEventType } from '../events.js';
+import type { ForeignValue } from '../executors/executor.js';
 
 /** How a (user, target) pair compares with the ledger. */
-export type SweepClass = 'in_sync' | 'missing' | 'stale' | 'extra' | 'unreachable' | 'unchecked' | 'filtered';
+export type SweepClass =
+  'in_sync' | 'missing' | 'stale' | 'extra' | 'foreign' | 'unreachable' | 'unchecked' | 'filtered';
 export const SWEEP_CLASSES: readonly SweepClass[] = [
   'in_sync',
   'missing',
   'stale',
   'extra',
+  'foreign',
   'unreachable',
   'unchecked',
   'filtered',
 ];
+
+/** The classes that a repair can mend. */
+export const REPAIRABLE: ReadonlySet<SweepClass> = new Set(['missing', 'stale', 'extra']);
 
 /** Figures of one target in one run. */
 export type TargetSweepFigures = Record<SweepClass, number> & { repairs: number };
@@ -52,15 +58,17 @@ export interface LedgerState {
 }
 
 /**
- * Compares what a target holds with the ledger. `held` is the target's version, or null when
- * it holds nothing (or a tombstone). A target ahead of the ledger is in sync: never repaired
- * backwards.
+ * Compares what a target holds with the ledger. `held` is the target's version, null when it
+ * holds nothing (or a tombstone), or a ForeignValue when what it holds has no readable version
+ * (`foreign`: reported, not repaired — a repair could not compare with it). A target ahead of
+ * the ledger is in sync, deleted users included: never repaired backwards.
  */
 export function classify(
   ledger: LedgerState,
-  held: number | null,
-): 'in_sync' | 'missing' | 'stale' | 'extra' {
-  if (ledger.deleted) return held === null ? 'in_sync' : 'extra';
+  held: number | null | ForeignValue,
+): 'in_sync' | 'missing' | 'stale' | 'extra' | 'foreign' {
+  if (held !== null && typeof held === 'object') return 'foreign';
+  if (ledger.deleted) return held === null || held > ledger.version ? 'in_sync' : 'extra';
   if (held === null) return 'missing';
   return held < ledger.version ? 'stale' : 'in_sync';
 }
@@ -93,6 +101,7 @@ export function emptyFigures(): TargetSweepFigures {
     missing: 0,
     stale: 0,
     extra: 0,
+    foreign: 0,
     unreachable: 0,
     unchecked: 0,
     filtered: 0,

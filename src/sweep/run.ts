@@ -16,6 +16,7 @@ import type { Logger } from '../logger.js';
 import { planDeliveries, type PlannedDelivery } from '../producers/fan-out.js';
 import type { Redis } from '../redis.js';
 import {
+  REPAIRABLE,
   classify,
   emptyFigures,
   repairEventId,
@@ -251,7 +252,7 @@ async function sweepChunk(
       }
       const verdict = classify(state, held.get(userId) ?? null);
       figure[verdict]++;
-      if (verdict !== 'in_sync' && config.autoRepair) repairs.push({ target, userId, state });
+      if (REPAIRABLE.has(verdict) && config.autoRepair) repairs.push({ target, userId, state });
     }
   }
   if (repairs.length === 0 || signal.aborted) return { users: users.length, repairs: 0 };

@@ -5,6 +5,7 @@
  */
 import type { UserId } from '../../events.js';
 import { LuaScript, type Redis } from '../../redis.js';
+import type { ForeignValue } from '../executor.js';
 
 /** The key a Redis target keeps a user under: every `{id}` in `template` replaced by the user id. */
 export function userKey(template: string, userId: UserId): string {
@@ -19,40 +20,56 @@ export function tombstoneKey(key: string): string {
 /**
  * Compare-by-version write or delete, atomically.
  * KEYS: userKey, tombstoneKey. ARGV: op (`set` | `del`), version, JSON value, tombstone TTL (ms).
- * The version held is the larger of the stored value's `version` (0 when the value is missing,
- * not JSON or has no numeric version) and the tombstone's. Returns 0 when the requested version
- * is not above it (nothing changed), 1 when the write or delete was applied.
+ * The value's version is its `version` field (0 when the value is missing, not JSON or has
+ * none). A value whose `version` is anything but a whole number from 0 to 2^53 - 1 (a string,
+ * a fraction, 1e400 read as infinity) is foreign: nothing is changed and -1 is returned, so that
+ * it is reported instead of read as newer than anything.
+ * `set` applies when the version is above both the value's and the tombstone's. `del` applies
+ * unless the value is newer: it removes the value (one at or below its version, e.g. a cache
+ * refilled behind user-sync's back while the tombstone still lived) and raises the tombstone.
+ * Returns 1 when something changed, 0 when the target already held this version or a newer one.
  */
 const COMPARE_AND_WRITE = new LuaScript(
   `
-local current = 0
+local held = 0
 local raw = redis.call('GET', KEYS[1])
 if raw then
   local ok, decoded = pcall(cjson.decode, raw)
-  if ok and type(decoded) == 'table' and type(decoded.version) == 'number' then
-    current = decoded.version
+  if ok and type(decoded) == 'table' and decoded.version ~= nil then
+    local v = decoded.version
+    if type(v) ~= 'number' or v ~= v or v < 0 or v > 9007199254740991 or v ~= math.floor(v) then
+      return -1
+    end
+    held = v
   end
 end
-local tomb = tonumber(redis.call('GET', KEYS[2]))
-if tomb and tomb > current then
-  current = tomb
-end
+local tomb = tonumber(redis.call('GET', KEYS[2])) or 0
 local requested = tonumber(ARGV[2])
 if not requested then
   return redis.error_reply('ERR user-sync: version is not a number')
 end
-if requested <= current then
-  return 0
-end
-if ARGV[1] == 'del' then
-  redis.call('DEL', KEYS[1])
-  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[4])
-elseif ARGV[1] == 'set' then
+if ARGV[1] == 'set' then
+  if requested <= held or requested <= tomb then
+    return 0
+  end
   redis.call('SET', KEYS[1], ARGV[3])
-else
-  return redis.error_reply('ERR user-sync: unknown op ' .. tostring(ARGV[1]))
+  return 1
+elseif ARGV[1] == 'del' then
+  if raw and held > requested then
+    return 0
+  end
+  local changed = 0
+  if raw then
+    redis.call('DEL', KEYS[1])
+    changed = 1
+  end
+  if requested > tomb then
+    redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[4])
+    changed = 1
+  end
+  return changed
 end
-return 1
+return redis.error_reply('ERR user-sync: unknown op ' .. tostring(ARGV[1]))
 `,
   2,
 );
@@ -64,8 +81,11 @@ export interface StoredUser {
   updatedAt: string;
 }
 
-/** Parses a stored value; the version it holds, or null when it cannot be read. */
-export function storedVersion(raw: string | null): number | null {
+/**
+ * Parses a stored value: the version it holds; null when there is none (no value, not JSON, no
+ * `version` field); a ForeignValue when its `version` is not a whole number from 0 to 2^53 - 1.
+ */
+export function storedVersion(raw: string | null): number | null | ForeignValue {
   if (raw === null) return null;
   let parsed: unknown;
   try {
@@ -75,7 +95,13 @@ export function storedVersion(raw: string | null): number | null {
   }
   if (typeof parsed !== 'object' || parsed === null || !('version' in parsed)) return null;
   const { version } = parsed;
-  return typeof version === 'number' && Number.isFinite(version) ? version : null;
+  if (Number.isSafeInteger(version) && (version as number) >= 0) return version as number;
+  return { foreign: `its version is ${describe(version)}, not a whole number from 0 to 2^53 - 1` };
+}
+
+function describe(value: unknown): string {
+  const text = typeof value === 'number' ? String(value) : JSON.stringify(value);
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
 }
 
 /** A write to a Redis target: the user's new value, or its deletion (leaving a tombstone). */
@@ -83,15 +109,15 @@ export type TargetWrite =
   { op: 'set'; version: number; value: string } | { op: 'del'; version: number; tombstoneTtlMs: number };
 
 /**
- * Applies a write if its version is above the one the target holds (its value's or its
- * tombstone's). `applied` when it changed the target, `unchanged` when the target already
- * held this version or a newer one.
+ * Applies a write by version (see COMPARE_AND_WRITE). `applied` when it changed the target,
+ * `unchanged` when the target already held this version or a newer one, `foreign` when the key
+ * holds a value whose version is not one (nothing changed).
  */
 export async function compareAndWrite(
   client: Redis,
   key: string,
   write: TargetWrite,
-): Promise<'applied' | 'unchanged'> {
+): Promise<'applied' | 'unchanged' | 'foreign'> {
   const reply = await COMPARE_AND_WRITE.run(
     client,
     [key, tombstoneKey(key)],
@@ -101,5 +127,6 @@ export async function compareAndWrite(
   );
   if (reply === 1) return 'applied';
   if (reply === 0) return 'unchanged';
+  if (reply === -1) return 'foreign';
   throw new Error(`unexpected reply from the compare-and-write script: ${JSON.stringify(reply)}`);
 }

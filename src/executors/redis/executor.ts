@@ -115,11 +115,20 @@ export function createRedisExecutor(options: RedisExecutorOptions): Executor {
       const write: TargetWrite = isDelete
         ? { op: 'del', version: task.version, tombstoneTtlMs }
         : { op: 'set', version: task.version, value: JSON.stringify(stored) };
-      let applied: 'applied' | 'unchanged';
+      let applied: Awaited<ReturnType<typeof compareAndWrite>>;
       try {
         applied = await bounded(compareAndWrite(client, key, write), target.timeoutMs, ctx.signal);
       } catch (error) {
         throw redisError(error, target, url);
+      }
+      if (applied === 'foreign') {
+        const held = storedVersion(await client.get(key).catch(() => null));
+        const what = held !== null && typeof held === 'object' ? held.foreign : 'its version is not one';
+        throw new DeliveryError(
+          `redis target "${target.service}": key ${key} holds a value user-sync cannot compare (${what}); ` +
+            'it was left as it is: fix or delete the key, then replay this dead letter',
+          { retryable: false, failureCode: 'foreign_value' },
+        );
       }
       if (applied === 'unchanged') {
         ctx.logger.debug('redis target holds this version or a newer one', { key, version: task.version });
