@@ -8,13 +8,8 @@ import { parseConfig } from './config/parse.js';
 import type { SyncConfig, SyncConfigInput } from './config/schema.js';
 import { enabledTargets } from './config/targets.js';
 import { Executors, type ExecutorSources } from './executors/choose.js';
-import {
-  DeadLetters,
-  type DeadLetterFilter,
-  type DeadLetterRecord,
-  type ListOptions,
-  type Progress,
-} from './jobs/dead-letter.js';
+import type { DeadLetterFilter, DeadLetterRecord, ListOptions, Progress } from './jobs/dead-letter.js';
+import { DeadLetters } from './jobs/dead-letter-store.js';
 import { keys, type Keys } from './jobs/names.js';
 import { QueueSet } from './jobs/queues.js';
 import { readStats, type SyncStats } from './jobs/stats.js';
@@ -77,7 +72,14 @@ export class Deployment {
     this.queues = new QueueSet(this.redis, this.config.prefix, (error) =>
       this.logger.warn('redis connection error', { error: error.message }),
     );
-    this.deadLetters = new DeadLetters(this.queues, this.redis, this.keys, this.config, this.logger);
+    this.deadLetters = new DeadLetters(
+      this.queues,
+      this.redis,
+      this.keys,
+      this.config,
+      this.logger,
+      options.now,
+    );
     this.executors = new Executors(this.config, options);
   }
 

@@ -262,11 +262,12 @@ export class UserSyncService {
     await run.workerRedis.quit().catch(() => run.workerRedis.disconnect());
   }
 
-  /** Records dead letters of jobs BullMQ failed by itself (see DeadLetters.reconcile). */
+  /** Records dead letters of jobs BullMQ failed by itself, and trims old ones (see DeadLetters.reconcile, trim). */
   private async reconcile(targets: readonly string[]): Promise<void> {
     for (const target of targets) {
       try {
         await this.deployment.deadLetters.reconcile(target);
+        await this.deployment.deadLetters.trim(target);
       } catch (error) {
         this.deployment.logger.warn('dead-letter reconcile failed', {
           target,

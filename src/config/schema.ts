@@ -36,6 +36,8 @@ export const DEFAULTS = {
   completedRetention: 3_600_000,
   failedRetention: 7 * 86_400_000,
   dedupeWindow: 7 * 86_400_000,
+  deadLetterRetention: 30 * 86_400_000,
+  maxDeadLetters: 10_000,
   keyTemplate: 'user:{id}',
   method: 'POST',
   dashboardHost: '127.0.0.1',
@@ -176,6 +178,10 @@ export const configSchema = z.strictObject({
   completedRetention: duration().default(DEFAULTS.completedRetention),
   /** How long dead deliveries' original jobs stay in their target queue (the dead-letter record stays until replayed or purged). */
   failedRetention: duration().default(DEFAULTS.failedRetention),
+  /** How long a dead letter is kept; older ones are trimmed (logged, counted, left for the sweep). */
+  deadLetterRetention: positiveDuration.default(DEFAULTS.deadLetterRetention),
+  /** Most dead letters kept per target (and failed jobs per target queue); the oldest beyond are trimmed. */
+  maxDeadLetters: z.number().int().min(1).default(DEFAULTS.maxDeadLetters),
   /** How long a published event id is remembered, so that publishing it again creates nothing. */
   dedupeWindow: positiveDuration.default(DEFAULTS.dedupeWindow),
   /** The consistency sweep (runs every `checkInterval` while `consistencyCheck` is on). */

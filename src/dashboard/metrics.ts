@@ -93,6 +93,15 @@ export async function renderMetrics(snapshot: MetricsSnapshot): Promise<string> 
   for (const [target, counters] of Object.entries(snapshot.stats.by_target))
     for (const outcome of TARGET_COUNTERS) deliveries.inc({ target, outcome }, counters[outcome]);
 
+  const trimmed = new Counter({
+    name: 'user_sync_dead_letters_trimmed_total',
+    help: 'Dead letters removed per target because they were older than deadLetterRetention or beyond maxDeadLetters; their users are left for the consistency sweep.',
+    labelNames: ['target'] as const,
+    registers,
+  });
+  for (const [target, counters] of Object.entries(snapshot.stats.by_target))
+    trimmed.inc({ target }, counters.trimmed);
+
   const tasks = new Counter({
     name: 'user_sync_tasks_total',
     help: 'Deliveries across targets since the deployment began: published, completed (delivered or superseded), failed (dead), retried (attempts).',

@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { TargetConfig } from '../config/schema.js';
-import type { DeadLetters } from '../jobs/dead-letter.js';
+import type { DeadLetters } from '../jobs/dead-letter-store.js';
 import type { TargetStats } from '../jobs/stats.js';
 import type { Deployment } from '../deployment.js';
 import { redactUrl } from '../redact.js';
@@ -179,9 +179,6 @@ export interface LastError {
 
 /** Delayed jobs looked at for a failed attempt waiting to be retried. */
 const DELAYED_SCAN = 50;
-/** Dead-letter records looked through when the queue itself has no failure to show. */
-const DEAD_LETTER_SCAN = 1_000;
-
 /** The newest of some candidates (by `at`), or null. */
 export function newestError(candidates: ReadonlyArray<LastError | undefined>): LastError | null {
   let newest: LastError | null = null;
@@ -194,8 +191,7 @@ export function newestError(candidates: ReadonlyArray<LastError | undefined>): L
  * A target's last error: the newest of its queue's most recent failed (dead) job and of its
  * delayed jobs that carry a failure (waiting for a retry; BullMQ records no end time for that
  * attempt, so its start is used). When the queue has neither (failed jobs are removed after
- * `failedRetention`), the newest dead-letter record of the target, among the newest
- * `DEAD_LETTER_SCAN` records.
+ * `failedRetention`), the newest dead-letter record of the target (one read of its index).
  */
 export async function readLastError(
   queue: Queue,
@@ -225,17 +221,13 @@ export async function readLastError(
   }
   const fromQueue = newestError(candidates);
   if (fromQueue) return fromQueue;
-  let seen = 0;
-  for await (const record of deadLetters.all()) {
-    if (record.service === service) {
-      return { message: record.message, at: record.failedAt, jobId: record.jobId, source: 'dead-letter' };
-    }
-    if (++seen >= DEAD_LETTER_SCAN) break;
-  }
-  return null;
+  const record = await deadLetters.newest(service);
+  return record
+    ? { message: record.message, at: record.failedAt, jobId: record.jobId, source: 'dead-letter' }
+    : null;
 }
 
-const NO_STATS: TargetStats = { delivered: 0, superseded: 0, retried: 0, dead: 0, replayed: 0 };
+const NO_STATS: TargetStats = { delivered: 0, superseded: 0, retried: 0, dead: 0, replayed: 0, trimmed: 0 };
 
 /** Every configured target (enabled or not), summarized, with its queue's figures. */
 export async function readTargets(deployment: Deployment, now: number): Promise<TargetReport[]> {

@@ -36,6 +36,11 @@ export function keys(prefix: string) {
     job: (queueName: string, jobId: string) => `${prefix}:${queueName}:${jobId}`,
     /** per (target, user) delivery lock, so one user's deliveries to a target never overlap */
     lock: (target: string, userId: string) => `${prefix}:lock:${target}:${userId}`,
+    /** the dead letters by time: sorted sets of record ids scored by when the delivery died, all and per target */
+    deadLetterIndex: `${prefix}:dlq:index`,
+    deadLetterIndexOf: (target: string) => `${prefix}:dlq:index:${target}`,
+    /** set once the dead letters recorded before the index existed are indexed */
+    deadLetterIndexed: `${prefix}:dlq:indexed`,
     /** hash of global counters */
     stats: `${prefix}:stats`,
     /** hash of counters per target */

@@ -12,7 +12,7 @@ export function deliveryJobOptions(config: SyncConfig): JobsOptions {
     attempts: config.maxRetries + 1,
     backoff: { type: 'user-sync' },
     removeOnComplete: { age: Math.ceil(config.completedRetention / 1000), count: 10_000 },
-    removeOnFail: { age: Math.ceil(config.failedRetention / 1000) },
+    removeOnFail: { age: Math.ceil(config.failedRetention / 1000), count: config.maxDeadLetters },
   };
 }
 

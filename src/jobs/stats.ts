@@ -8,6 +8,8 @@ export interface TargetStats {
   retried: number;
   dead: number;
   replayed: number;
+  /** Dead letters trimmed by deadLetterRetention or maxDeadLetters (their users left for the sweep). */
+  trimmed: number;
 }
 
 /** `getStats()`: the Go package's figures, plus per-target counters. Kept in Redis. */
@@ -18,6 +20,9 @@ export interface SyncStats {
   retry_tasks: number;
   by_target: Record<string, TargetStats>;
 }
+
+/** The stats field counting a target's trimmed dead letters. */
+export const TRIMMED_FIELD = 'dead_letters_trimmed';
 
 export const TARGET_COUNTERS = ['delivered', 'superseded', 'retried', 'dead', 'replayed'] as const;
 export type TargetCounter = (typeof TARGET_COUNTERS)[number];
@@ -46,9 +51,10 @@ export async function readStats(redis: Redis, keys: Keys, targets: readonly stri
   const by_target: Record<string, TargetStats> = {};
   targets.forEach((target, i) => {
     const row = rows[i + 1] ?? {};
-    by_target[target] = Object.fromEntries(
-      TARGET_COUNTERS.map((c) => [c, count(row[c])]),
-    ) as unknown as TargetStats;
+    by_target[target] = {
+      ...(Object.fromEntries(TARGET_COUNTERS.map((c) => [c, count(row[c])])) as Omit<TargetStats, 'trimmed'>),
+      trimmed: count(row[TRIMMED_FIELD]),
+    };
   });
   return {
     total_tasks: count(global.total_tasks),

@@ -6,12 +6,8 @@ import { withDeadline } from '../deadline.js';
 import { DeliveryError, toError } from '../errors.js';
 import type { DeliveryResult, Executor } from '../executors/executor.js';
 import { retryDelay } from '../jobs/backoff.js';
-import {
-  recordFromJob,
-  type DeadLetterReason,
-  type DeadLetters,
-  type LastFailure,
-} from '../jobs/dead-letter.js';
+import { recordFromJob, type DeadLetterReason, type LastFailure } from '../jobs/dead-letter.js';
+import type { DeadLetters } from '../jobs/dead-letter-store.js';
 import { parseDeliveryJobData, type DeliveryJobData, type DeliveryTask } from '../jobs/delivery-job.js';
 import { deliveryQueueName, taskId, type Keys } from '../jobs/names.js';
 import { beginDelivery, finishDelivery } from '../jobs/scripts.js';

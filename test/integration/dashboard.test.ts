@@ -519,6 +519,7 @@ describe('dashboard', () => {
       retried: 0,
       dead: 2,
       replayed: 2,
+      trimmed: 0,
     });
     expect((await h.service.listDeadLetters()).total).toBe(0);
   });

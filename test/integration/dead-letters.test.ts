@@ -79,6 +79,7 @@ describe('dead-letter queue', () => {
       retried: 0,
       dead: 3,
       replayed: 3,
+      trimmed: 0,
     });
     expect(stats.by_target['http-b']).toEqual({
       delivered: 1,
@@ -86,6 +87,7 @@ describe('dead-letter queue', () => {
       retried: 0,
       dead: 3,
       replayed: 1,
+      trimmed: 0,
     });
   });
 

@@ -120,6 +120,7 @@ describe('publish → deliver to every target kind', () => {
         retried: 0,
         dead: 0,
         replayed: 0,
+        trimmed: 0,
       });
     }
     // Every delivery is in its target's latency histogram (publish to delivered).

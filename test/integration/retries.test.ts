@@ -47,6 +47,7 @@ describe('retries and dead letters', () => {
       retried: 0,
       dead: 1,
       replayed: 0,
+      trimmed: 0,
     });
     // The worker lives on and still delivers.
     server.respond = (_req, res) => void res.end('ok');
@@ -77,6 +78,7 @@ describe('retries and dead letters', () => {
       retried: 2,
       dead: 0,
       replayed: 0,
+      trimmed: 0,
     });
     // Backoff: each retry waited at least half of retryInterval * 2^(n-1) (equal jitter).
     const gaps = server.requests.slice(1).map((r, i) => r.at - server.requests[i]!.at);

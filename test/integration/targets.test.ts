@@ -1,6 +1,4 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import Transport from 'winston-transport';
-import winston from 'winston';
 import {
   DeliveryError,
   UserSyncService,
@@ -10,19 +8,8 @@ import {
   type Executor,
 } from '../../src/index.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
+import { capturingLogger } from '../helpers/logs.js';
 import { deletePrefix, testRedis, uniquePrefix, waitFor } from '../helpers/redis.js';
-
-/** A winston logger that keeps every entry, to check what is (not) logged. */
-function capturingLogger() {
-  const entries: Array<Record<string, unknown>> = [];
-  class Capture extends Transport {
-    override log(info: Record<string, unknown>, next: () => void) {
-      entries.push(info);
-      next();
-    }
-  }
-  return { entries, logger: winston.createLogger({ level: 'debug', transports: [new Capture()] }) };
-}
 
 describe('custom executors, rate limits, logs and shared figures', () => {
   let h: Harness | undefined;

@@ -185,7 +185,7 @@ describe('the backlog cap', () => {
     const accepted = outcomes.filter((o) => o.status === 'fulfilled');
     const refused = outcomes.filter((o) => o.status === 'rejected');
     expect(accepted).toHaveLength(5);
-    for (const r of refused) expect((r).reason).toBeInstanceOf(QueueFullError);
+    for (const r of refused) expect(r.reason).toBeInstanceOf(QueueFullError);
     expect(await h.service.deployment.queues.backlog('http-a')).toBe(5);
     // Committed publishes gave their reservations back.
     expect(await h.redis.zcard(h.service.deployment.keys.reservations('http-a'))).toBe(0);

@@ -62,8 +62,8 @@ describe('renderMetrics', () => {
       failed_tasks: 1,
       retry_tasks: 3,
       by_target: {
-        a: { delivered: 4, superseded: 1, retried: 3, dead: 1, replayed: 0 },
-        b: { delivered: 0, superseded: 0, retried: 0, dead: 0, replayed: 0 },
+        a: { delivered: 4, superseded: 1, retried: 3, dead: 1, replayed: 0, trimmed: 2 },
+        b: { delivered: 0, superseded: 0, retried: 0, dead: 0, replayed: 0, trimmed: 0 },
       },
     },
     latency: { a: histogram({ 100: 4 }, 200), b: histogram({}, 0) },

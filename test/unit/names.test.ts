@@ -56,7 +56,7 @@ describe('names', () => {
 
     it('starts every key with the prefix', () => {
       const all = Object.values(k).map((value) => (typeof value === 'string' ? value : value('a', 'b')));
-      expect(all).toHaveLength(17);
+      expect(all).toHaveLength(20);
       for (const key of all) expect(key.startsWith(`${prefix}:`)).toBe(true);
     });
 
