@@ -82,14 +82,28 @@ export function requestOrigin(req: Request): string | undefined {
   }
 }
 
-/** Whether an `Origin` header names the same origin as `own` (scheme, host and port). */
+/**
+ * Whether an `Origin` header names the request's own origin `own` (scheme, host and port, as
+ * `requestOrigin` gives it). One difference is accepted: an `https:` Origin for a request that
+ * arrived over plain HTTP with the same Host, which is what a reverse proxy terminating TLS in
+ * front of the dashboard looks like; only the dashboard's own host can serve that page. The
+ * other way round (an `http:` page driving an HTTPS dashboard) is refused.
+ */
 export function isSameOrigin(origin: string, own: string | undefined): boolean {
   if (own === undefined) return false;
+  let given: URL;
+  let mine: URL;
   try {
-    return new URL(origin).origin === own;
+    given = new URL(origin);
+    mine = new URL(own);
   } catch {
     return false;
   }
+  if (given.origin === mine.origin) return true;
+  if (given.protocol !== 'https:' || mine.protocol !== 'http:') return false;
+  // Compare host names and ports as given, default ports left out on both sides.
+  const port = (url: URL) => url.port || '';
+  return given.hostname === mine.hostname && port(given) === port(mine);
 }
 
 /** Whether a request carries a body: a Transfer-Encoding, or a Content-Length above 0. */
@@ -105,7 +119,8 @@ export function hasBody(req: Request): boolean {
  *
  * - 403 when `Sec-Fetch-Site` is `cross-site` or `same-site` (a browser says the request was
  *   started by another site's page);
- * - 403 when an `Origin` header is present and is not the request's own origin;
+ * - 403 when an `Origin` header is present and is not the request's own origin (see
+ *   `isSameOrigin`);
  * - 415 when the request has a body that is not `application/json` (an HTML form can only send
  *   form types or text/plain; a body-less request is fine).
  */

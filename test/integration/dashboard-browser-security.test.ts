@@ -143,8 +143,8 @@ describe('dashboard in a hostile browser', () => {
         },
         {
           ...base,
-          what: 'another scheme',
-          headers: { ...json, origin: own.replace('http:', 'https:') },
+          what: 'another host over https',
+          headers: { ...json, origin: 'https://dashboard.evil.example' },
           status: 403,
         },
         // What an HTML form can send: no preflight, so a page elsewhere could.
@@ -203,6 +203,15 @@ describe('dashboard in a hostile browser', () => {
     });
     expect(replayed.status).toBe(200);
     expect(JSON.parse(replayed.body)).toEqual({ replayed: [jobId] });
+    // Behind a proxy that terminates TLS the page's origin is https, the request arrives as http.
+    expect(
+      (
+        await send('/api/targets/http-a/resume', {
+          method: 'POST',
+          headers: { ...sameOrigin, origin: own.replace('http:', 'https:') },
+        })
+      ).status,
+    ).toBe(200);
     // curl and scripts send neither Origin nor Sec-Fetch-Site; a typed-in address says "none".
     expect(
       (await send('/api/sweep', { method: 'POST', headers: { authorization: AS_OPERATOR } })).status,

@@ -62,7 +62,15 @@ describe('origins (CSRF)', () => {
     expect(isSameOrigin('http://127.0.0.1:3000', 'http://127.0.0.1:3000')).toBe(true);
     expect(isSameOrigin('HTTP://LOCALHOST:3000', 'http://localhost:3000')).toBe(true);
     expect(isSameOrigin('http://example.com:80', 'http://example.com')).toBe(true);
-    expect(isSameOrigin('https://127.0.0.1:3000', 'http://127.0.0.1:3000')).toBe(false);
+    // Behind a proxy that terminates TLS: the page is https, the request reaches us as http.
+    expect(isSameOrigin('https://dashboard.example.com', 'http://dashboard.example.com')).toBe(true);
+    expect(isSameOrigin('https://dashboard.example.com:8443', 'http://dashboard.example.com:8443')).toBe(
+      true,
+    );
+    expect(isSameOrigin('https://dashboard.example.com:8443', 'http://dashboard.example.com')).toBe(false);
+    expect(isSameOrigin('https://evil.example', 'http://dashboard.example.com')).toBe(false);
+    // Never the other way round: a plain-http page driving an https dashboard.
+    expect(isSameOrigin('http://dashboard.example.com', 'https://dashboard.example.com')).toBe(false);
     expect(isSameOrigin('http://127.0.0.1:3001', 'http://127.0.0.1:3000')).toBe(false);
     expect(isSameOrigin('http://evil.example', 'http://127.0.0.1:3000')).toBe(false);
     expect(isSameOrigin('null', 'http://127.0.0.1:3000')).toBe(false);
