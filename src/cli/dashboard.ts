@@ -1,5 +1,5 @@
 /** `user-sync dashboard`: Bull Board, the JSON API, health and metrics, until SIGTERM or Ctrl-C. */
-import { dashboardAuthFromConfig } from '../dashboard/auth.js';
+import { assertBindAllowed, dashboardAuthFromConfig } from '../dashboard/auth.js';
 import { startDashboard } from '../dashboard/server.js';
 import { createLogger } from '../logger.js';
 import { Deployment } from '../deployment.js';
@@ -19,7 +19,9 @@ export interface DashboardCommandOptions extends CommonOptions {
 /**
  * Serves the dashboard of the deployment named by the config (its queues, stats and dead
  * letters live in Redis, so one dashboard shows every worker). Refuses to start without
- * credentials (`USER_SYNC_DASHBOARD_USERNAME`/`_PASSWORD` or `_TOKEN`) unless `insecureLocal`.
+ * credentials (`USER_SYNC_DASHBOARD_USERNAME`/`_PASSWORD` or `_TOKEN`, or `dashboard.users` /
+ * `dashboard.tokens`) unless `insecureLocal`, and on a host other than loopback with a password
+ * or token that is a known placeholder.
  * Resolves once stopped by the first SIGTERM/SIGINT.
  */
 export async function runDashboard(options: DashboardCommandOptions): Promise<void> {
@@ -31,6 +33,8 @@ export async function runDashboard(options: DashboardCommandOptions): Promise<vo
     { ...config.dashboard, host },
     { insecureLocal: options.insecureLocal ?? false },
   );
+  // Before connecting anywhere: no placeholder password beyond loopback, no open dashboard either.
+  assertBindAllowed(auth, host);
   const redis = await connectCliRedis(config);
   const deployment = new Deployment(config, redis, { logger });
   let stop: (signal: NodeJS.Signals) => void = () => undefined;

@@ -153,12 +153,21 @@ export function buildProgram(): Command {
       .addOption(
         new Option('--port <n>', 'port (default: dashboard.port, 3000)').argParser(integer(0, 65_535)),
       )
-      .option('--insecure-local', 'serve without credentials; only allowed on 127.0.0.1, localhost or ::1')
+      .option(
+        '--insecure-local',
+        'serve without credentials (everyone an operator); only on 127.0.0.1, localhost or ::1, ' +
+          'and only to requests whose Host header names a loopback host',
+      )
       .addHelpText(
         'after',
         '\nCredentials: USER_SYNC_DASHBOARD_USERNAME and USER_SYNC_DASHBOARD_PASSWORD (basic auth), or\n' +
-          'USER_SYNC_DASHBOARD_TOKEN (Authorization: Bearer), or the dashboard section of the config.\n' +
-          'Without them it refuses to start, unless --insecure-local. /healthz and /readyz need no credentials.',
+          'USER_SYNC_DASHBOARD_TOKEN (Authorization: Bearer), or the dashboard section of the config;\n' +
+          'these are operators. dashboard.users ([{ username, password, role }]) and dashboard.tokens\n' +
+          '([{ token, role }]) add logins with a role: viewer (reads) or operator (also retries failed\n' +
+          'deliveries, replays and purges dead letters, pauses and resumes targets, runs sweeps).\n' +
+          'Without credentials it refuses to start, unless --insecure-local; beyond loopback it refuses\n' +
+          'a placeholder password or token. /healthz and /readyz need no credentials. Repeated failed\n' +
+          'logins from one address are slowed, then refused for 15 minutes.',
       ),
   ).action(async (options: DashboardCommandOptions, command: Command) => {
     await runDashboard(merged(options, command));

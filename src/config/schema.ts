@@ -128,6 +128,55 @@ const targetSchema = z.strictObject({
     .optional(),
 });
 
+/** Dashboard roles: `viewer` reads; `operator` also retries, replays, purges, pauses, resumes and sweeps. */
+export const DASHBOARD_ROLES = ['viewer', 'operator'] as const;
+export type DashboardRole = (typeof DASHBOARD_ROLES)[number];
+
+const required = (message: string) => (issue: { input?: unknown }) =>
+  issue.input === undefined ? 'is required' : message;
+const dashboardUsername = z.string({ error: required('must be a string') }).min(1, 'must not be empty');
+const dashboardPassword = z
+  .string({ error: required('must be a string') })
+  .min(8, 'must be at least 8 characters');
+const dashboardToken = z
+  .string({ error: required('must be a string') })
+  .min(16, 'must be at least 16 characters');
+const dashboardRole = z.enum(DASHBOARD_ROLES, { error: required('must be "viewer" or "operator"') });
+
+/**
+ * Every Basic-auth user name is used once (`username` and `users[].username`), and every token
+ * once (`token` and `tokens[].token`): otherwise one login would have two passwords or two roles.
+ * The error names the field, never the secret.
+ */
+function uniqueDashboardLogins(
+  d: {
+    username?: string;
+    token?: string;
+    users?: Array<{ username: string }>;
+    tokens?: Array<{ token: string }>;
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const names = new Map<string, string>(d.username !== undefined ? [[d.username, 'dashboard.username']] : []);
+  d.users?.forEach((u, i) => {
+    const earlier = names.get(u.username);
+    if (earlier !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['users', i, 'username'],
+        message: `is already used by ${earlier}`,
+      });
+    else names.set(u.username, `dashboard.users[${i}]`);
+  });
+  const tokens = new Map<string, string>(d.token !== undefined ? [[d.token, 'dashboard.token']] : []);
+  d.tokens?.forEach((t, i) => {
+    const earlier = tokens.get(t.token);
+    if (earlier !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['tokens', i, 'token'], message: `is the same as ${earlier}` });
+    else tokens.set(t.token, `dashboard.tokens[${i}]`);
+  });
+}
+
 export const configSchema = z.strictObject({
   enabled: z.boolean().default(DEFAULTS.enabled),
   /** Concurrent deliveries per target queue in each worker process. */
@@ -207,16 +256,30 @@ export const configSchema = z.strictObject({
     .strictObject({
       host: z.string().min(1).default(DEFAULTS.dashboardHost),
       port: z.number().int().min(0).max(65_535).default(DEFAULTS.dashboardPort),
-      /** Basic auth: both or neither. */
-      username: z.string().min(1).optional(),
-      password: z.string().min(8, 'must be at least 8 characters').optional(),
-      /** Bearer token (`authorization: Bearer <token>`), instead of or beside basic auth. */
-      token: z.string().min(16, 'must be at least 16 characters').optional(),
+      /** Basic auth: both or neither. An operator. */
+      username: dashboardUsername.optional(),
+      password: dashboardPassword.optional(),
+      /** Bearer token (`authorization: Bearer <token>`), instead of or beside basic auth. An operator. */
+      token: dashboardToken.optional(),
+      /** More Basic-auth logins, each with its role. */
+      users: z
+        .array(
+          z.strictObject({ username: dashboardUsername, password: dashboardPassword, role: dashboardRole }),
+          { error: 'must be an array of { username, password, role }' },
+        )
+        .optional(),
+      /** More bearer tokens, each with its role. */
+      tokens: z
+        .array(z.strictObject({ token: dashboardToken, role: dashboardRole }), {
+          error: 'must be an array of { token, role }',
+        })
+        .optional(),
     })
     .refine((d) => (d.username === undefined) === (d.password === undefined), {
       message: 'username and password go together',
       path: ['password'],
     })
+    .superRefine(uniqueDashboardLogins)
     .default({ host: DEFAULTS.dashboardHost, port: DEFAULTS.dashboardPort }),
 });
 

@@ -1,10 +1,15 @@
-import express, { Router } from 'express';
+import express, { Router, type Request } from 'express';
 import { z } from 'zod';
 import type { DeadLetterFilter } from '../jobs/dead-letter.js';
 import type { Deployment } from '../deployment.js';
+import type { Logger } from '../logger.js';
 import type { SweepRun } from '../sweep/classify.js';
 import { HttpError, parseInput } from './http.js';
+import { requireRole, roleOf } from './roles.js';
 import { readTargets } from './targets.js';
+
+/** Largest JSON body the API accepts. */
+export const MAX_BODY = '1mb';
 
 /** Dead letters listed when `limit` is not given. */
 export const DEFAULT_LIST_LIMIT = 50;
@@ -53,8 +58,8 @@ const listQuery = z.strictObject({
   offset: wholeNumber(0, Number.MAX_SAFE_INTEGER).optional(),
 });
 
-/** Body of POST /api/dead-letters/replay. */
-const replayBody = z.strictObject(
+/** Body of POST /api/dead-letters/replay and /purge: which dead letters. */
+const selectionBody = z.strictObject(
   {
     target: name('a target name').optional(),
     ids: z
@@ -66,6 +71,12 @@ const replayBody = z.strictObject(
   },
   { error: 'must be a JSON object' },
 );
+
+/** Body of the actions that take no parameter (pause, resume, sweep): none, or `{}`. */
+const emptyBody = z.strictObject({}, { error: 'must be a JSON object' });
+
+/** Path of POST /api/targets/:service/pause and /resume. */
+const targetParams = z.strictObject({ service: name('a target name') });
 
 /** Query of GET /api/sweep. */
 const sweepQuery = z.strictObject({
@@ -87,15 +98,22 @@ export interface SweepStatus {
  *
  * - `GET /stats`, `GET /queue-status`: the deployment's `getStats()` and `getQueueStatus()`;
  * - `GET /targets`: every target summarized, with its queue's figures (see `readTargets`);
- * - `GET /dead-letters`, `POST /dead-letters/replay`: dead letters, listed and replayed;
- * - `GET /sweep`: the consistency sweep's settings and last runs.
+ * - `GET /dead-letters`: dead letters, listed;
+ * - `GET /sweep`: the consistency sweep's settings and last runs;
+ * - operators only (403 for viewers): `POST /dead-letters/replay`, `POST /dead-letters/purge`,
+ *   `POST /targets/:service/pause`, `POST /targets/:service/resume`, `POST /sweep`.
  *
- * Every query, and the replay body, goes through `parseInput` with a strict zod schema, so a
- * bad or unknown parameter is a 400 that names it. `now` is the clock (ms) for ages and windows.
+ * Every query, path parameter and body goes through `parseInput` with a strict zod schema, so a
+ * bad or unknown parameter is a 400 that names it. Bodies are JSON of at most `MAX_BODY`. `now`
+ * is the clock (ms) for ages and windows; `logger` records every action, with the role that
+ * asked.
  */
-export function apiRouter(deployment: Deployment, now: () => number): Router {
+export function apiRouter(deployment: Deployment, now: () => number, logger: Logger): Router {
   const router = Router();
-  router.use(express.json({ limit: '1mb' }));
+  router.use(express.json({ limit: MAX_BODY }));
+  const operator = requireRole('operator');
+  const audit = (req: Request, action: string, fields: Record<string, unknown>) =>
+    logger.info(`dashboard action: ${action}`, { action, role: roleOf(req), ...fields });
 
   router.get('/stats', async (req, res) => {
     parseInput(noParameters, req.query);
@@ -131,13 +149,12 @@ export function apiRouter(deployment: Deployment, now: () => number): Router {
   });
 
   /**
-   * `POST /dead-letters/replay` with `{ target?, ids?, since?, all? }`: replays the dead letters
-   * the filter selects, answering `{ replayed: [ids] }`. An empty filter is refused unless
-   * `all: true` says to replay every dead letter.
+   * The dead letters a replay or purge body `{ target?, ids?, since?, all? }` selects. An empty
+   * filter is refused unless `all: true` says to take every dead letter.
    */
-  router.post('/dead-letters/replay', async (req, res) => {
+  const selection = (req: Request, verb: 'replay' | 'purge'): DeadLetterFilter => {
     parseInput(noParameters, req.query);
-    const body = parseInput(replayBody, req.body ?? {});
+    const body = parseInput(selectionBody, req.body ?? {});
     const filter: DeadLetterFilter = {
       ...(body.target !== undefined ? { service: body.target } : {}),
       ...(body.ids !== undefined ? { ids: body.ids } : {}),
@@ -146,15 +163,49 @@ export function apiRouter(deployment: Deployment, now: () => number): Router {
     if (Object.keys(filter).length === 0 && body.all !== true) {
       throw new HttpError(
         400,
-        'nothing selected: give target, ids or since, or "all": true to replay every dead letter',
+        `nothing selected: give target, ids or since, or "all": true to ${verb} every dead letter`,
       );
     }
     if (body.target !== undefined && !deployment.config.targets.some((t) => t.service === body.target)) {
       throw new HttpError(400, `target: no target named ${JSON.stringify(body.target)} is configured`);
     }
+    return filter;
+  };
+
+  /** `POST /dead-letters/replay`: replays the selected dead letters, answering `{ replayed: [ids] }`. */
+  router.post('/dead-letters/replay', operator, async (req, res) => {
+    const filter = selection(req, 'replay');
     const replayed = await deployment.replayDeadLetters(filter);
+    audit(req, 'replay', { count: replayed.length });
     res.json({ replayed });
   });
+
+  /** `POST /dead-letters/purge`: deletes the selected dead letters for good, answering `{ purged: [ids] }`. */
+  router.post('/dead-letters/purge', operator, async (req, res) => {
+    const filter = selection(req, 'purge');
+    const purged = await deployment.purgeDeadLetters(filter);
+    audit(req, 'purge', { count: purged.length });
+    res.json({ purged });
+  });
+
+  /**
+   * `POST /targets/:service/pause` and `/resume`: pauses or resumes the target's delivery queue
+   * (BullMQ `Queue.pause()`/`resume()`). While paused, its deliveries wait in the queue: nothing
+   * is lost, retried or dead-lettered. Answers `{ service, paused }`; 404 for an unknown target.
+   */
+  for (const verb of ['pause', 'resume'] as const) {
+    router.post(`/targets/:service/${verb}`, operator, async (req, res) => {
+      parseInput(noParameters, req.query);
+      const { service } = parseInput(targetParams, req.params);
+      parseInput(emptyBody, req.body ?? {});
+      if (!deployment.config.targets.some((t) => t.service === service))
+        throw new HttpError(404, `service: no target named ${JSON.stringify(service)} is configured`);
+      const queue = deployment.queues.delivery(service);
+      await (verb === 'pause' ? queue.pause() : queue.resume());
+      audit(req, verb, { target: service });
+      res.json({ service, paused: await queue.isPaused() });
+    });
+  }
 
   /** `GET /sweep?limit=`: the consistency sweep's settings and last runs (`limit` 1-1000, default 20). */
   router.get('/sweep', async (req, res) => {
@@ -166,6 +217,19 @@ export function apiRouter(deployment: Deployment, now: () => number): Router {
       runs: await deployment.getSweepRuns(query.limit ?? DEFAULT_SWEEP_LIMIT),
     };
     res.json(status);
+  });
+
+  /**
+   * `POST /sweep`: runs one consistency sweep now, in this process, and answers its figures
+   * (a SweepRun) when it ends; 409 when another sweep is running.
+   */
+  router.post('/sweep', operator, async (req, res) => {
+    parseInput(noParameters, req.query);
+    parseInput(emptyBody, req.body ?? {});
+    const run = await deployment.runSweep({ trigger: 'manual' });
+    if (!run) throw new HttpError(409, 'another sweep is running: try again once it has finished');
+    audit(req, 'sweep', { users_checked: run.usersChecked, repairs: run.repairsEnqueued });
+    res.json(run);
   });
 
   return router;

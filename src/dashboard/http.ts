@@ -28,6 +28,27 @@ export const notFound: RequestHandler = (req, res) => {
   res.status(404).json({ error: `not found: ${req.method} ${req.path}` });
 };
 
+/** What body-parser's errors mean, by their `type`, said of the field everyone sees: the body. */
+const BODY_ERRORS: Readonly<Record<string, string>> = {
+  'entity.parse.failed': 'body: is not valid JSON',
+  'entity.too.large': 'body: is larger than the limit',
+  'encoding.unsupported': 'body: content encoding not supported; send it uncompressed',
+  'charset.unsupported': 'body: charset not supported; send UTF-8',
+  'request.aborted': 'body: the request was aborted',
+  'request.size.invalid': 'body: its size does not match Content-Length',
+};
+
+/** The message an error is answered with: body-parser's in our words, others' their own. */
+function messageOf(error: unknown, err: Error): string {
+  const type = typeof error === 'object' && error !== null ? (error as { type?: unknown }).type : undefined;
+  const known = typeof type === 'string' ? BODY_ERRORS[type] : undefined;
+  if (known === undefined) return err.message || 'internal error';
+  const limit = (error as { limit?: unknown }).limit;
+  return type === 'entity.too.large' && typeof limit === 'number'
+    ? `body: is larger than the limit of ${limit} bytes`
+    : known;
+}
+
 /**
  * The last middleware: every error becomes `{ "error": "<message>" }` with its status. Server
  * errors (5xx) are logged with the method and path; never headers, bodies or the query.
@@ -47,7 +68,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       res.destroy();
       return;
     }
-    res.status(status).json({ error: err.message || 'internal error' });
+    res.status(status).json({ error: messageOf(error, err) });
   };
 }
 

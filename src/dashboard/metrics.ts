@@ -24,6 +24,14 @@ export interface MetricsSnapshot {
   status: Pick<QueueStatus, 'workers' | 'processes'>;
   /** The newest consistency sweep run, if any has run. */
   lastSweep?: SweepRun;
+  /** This dashboard process's login throttle, since it started; left out when not counted. */
+  logins?: LoginCounts;
+}
+
+/** Failed logins and lockouts of one dashboard process since it started (see `LoginThrottle`). */
+export interface LoginCounts {
+  failures: number;
+  lockouts: number;
 }
 
 async function figures(deployment: Deployment, queue: Queue, now: number): Promise<QueueFigures> {
@@ -168,6 +176,19 @@ export async function renderMetrics(snapshot: MetricsSnapshot): Promise<string> 
     }
   }
 
+  if (snapshot.logins) {
+    new Counter({
+      name: 'user_sync_dashboard_login_failures_total',
+      help: 'Failed dashboard logins (wrong credentials) received by this dashboard process since it started; each process counts its own.',
+      registers,
+    }).inc(snapshot.logins.failures);
+    new Counter({
+      name: 'user_sync_dashboard_login_lockouts_total',
+      help: 'Addresses this dashboard process locked out after repeated failed logins, since it started; each process counts its own.',
+      registers,
+    }).inc(snapshot.logins.lockouts);
+  }
+
   const latency = histogramText(
     'user_sync_delivery_latency_seconds',
     'Time from publish to delivered, per target.',
@@ -178,11 +199,17 @@ export async function renderMetrics(snapshot: MetricsSnapshot): Promise<string> 
 
 /**
  * `GET /metrics`: the deployment's figures in the Prometheus text format, read from Redis at
- * each scrape (`readMetricsSnapshot`, then `renderMetrics`).
+ * each scrape (`readMetricsSnapshot`, then `renderMetrics`), and this process's login counts
+ * when `logins` reads them.
  */
-export function metricsRoute(deployment: Deployment, now: () => number): RequestHandler {
+export function metricsRoute(
+  deployment: Deployment,
+  now: () => number,
+  logins?: () => LoginCounts,
+): RequestHandler {
   return async (_req, res) => {
-    const text = await renderMetrics(await readMetricsSnapshot(deployment, now()));
+    const snapshot = await readMetricsSnapshot(deployment, now());
+    const text = await renderMetrics(logins ? { ...snapshot, logins: logins() } : snapshot);
     res.type(METRICS_CONTENT_TYPE).send(text);
   };
 }

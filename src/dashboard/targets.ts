@@ -30,6 +30,8 @@ export interface TargetSummary {
 
 /** A target's summary with how its deliveries are going. */
 export interface TargetReport extends TargetSummary {
+  /** Whether its delivery queue is paused (`POST /api/targets/:service/pause`): deliveries wait. */
+  paused: boolean;
   /** Unfinished deliveries (`queues.backlog`: waiting, prioritized, delayed, active, waiting-children). */
   backlog: number;
   /** Jobs of its delivery queue per state. */
@@ -235,7 +237,8 @@ export async function readTargets(deployment: Deployment, now: number): Promise<
   return Promise.all(
     deployment.config.targets.map(async (target): Promise<TargetReport> => {
       const queue = deployment.queues.delivery(target.service);
-      const [backlog, counts, successRate, lastError] = await Promise.all([
+      const [paused, backlog, counts, successRate, lastError] = await Promise.all([
+        queue.isPaused(),
         deployment.queues.backlog(target.service),
         readQueueCounts(queue),
         readSuccessRate(deployment.redis, queue, now, deployment.config.completedRetention),
@@ -243,6 +246,7 @@ export async function readTargets(deployment: Deployment, now: number): Promise<
       ]);
       return {
         ...summarizeTarget(target),
+        paused,
         backlog,
         counts,
         stats: stats.by_target[target.service] ?? NO_STATS,

@@ -1,7 +1,8 @@
 /**
  * The dashboard in a real browser: headless Chromium (Debian's package, /usr/bin/chromium)
  * driven by playwright-core. Bull Board renders every queue, and a retry clicked on a failed
- * delivery moves it back to waiting; once a worker runs, it is delivered.
+ * delivery moves it back to waiting (the browser's own request passes the CSRF checks); once a
+ * worker runs, it is delivered. A viewer's Bull Board offers no action.
  *
  *   npm run test:e2e        (CHROMIUM_PATH overrides the browser's path)
  */
@@ -16,6 +17,7 @@ import { waitFor } from '../helpers/redis.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const LOGIN = { username: 'operator', password: 'e2e-password-123' };
+const VIEWER = { username: 'viewer', password: 'e2e-viewer-456' };
 const SCREENSHOTS = path.join(ROOT, 'test-results');
 
 const user = (id: number): UserSnapshot => ({ id, username: `u${id}`, email: `u${id}@example.com` });
@@ -33,7 +35,7 @@ describe('dashboard in headless Chromium', () => {
     h = await startHarness({ httpTargets: 1, redisTarget: false, handlerTarget: false });
     dashboard = await startDashboard({
       deployment: h.service.deployment,
-      auth: LOGIN,
+      auth: { ...LOGIN, users: [{ ...VIEWER, role: 'viewer' }] },
       host: '127.0.0.1',
       port: 0,
     });
@@ -82,6 +84,9 @@ describe('dashboard in headless Chromium', () => {
     await page.screenshot({ path: path.join(SCREENSHOTS, 'dashboard-failed.png'), fullPage: true });
     // The job's actions are icon buttons named by a tooltip; on a failed job, Retry is first.
     page.on('dialog', (dialog) => void dialog.accept());
+    const retried = page.waitForRequest(
+      (request) => request.method() === 'PUT' && request.url().endsWith('/retry'),
+    );
     const retry = page.locator('ul[class*="jobActions"] li button').first();
     await retry.hover();
     await page.getByText('Retry', { exact: true }).waitFor({ state: 'visible', timeout: 5_000 });
@@ -95,6 +100,12 @@ describe('dashboard in headless Chromium', () => {
       timeoutMs: 10_000,
       what: 'the job back in waiting',
     });
+    // What the browser sent is what the CSRF checks expect of the dashboard's own page.
+    const headers = await (await retried).allHeaders();
+    expect({ origin: headers.origin, site: headers['sec-fetch-site'] }).toEqual({
+      origin: dashboard.url,
+      site: 'same-origin',
+    });
     await context.close();
 
     server.respond = (_req, res) => res.end('ok');
@@ -104,5 +115,31 @@ describe('dashboard in headless Chromium', () => {
     });
     expect(server.requests.map((r) => r.headers['webhook-id'])).toEqual([jobId, jobId]);
     expect((await h.service.listDeadLetters()).total).toBe(0);
+  });
+
+  it('shows a viewer every queue and job, and no action to take', async () => {
+    const server = h.http[0]!;
+    server.respond = (_req, res) => ((res.statusCode = 400), res.end('rejected'));
+    const { eventId } = await h.service.createPublisher('accounts').publishUserCreated(user(2));
+    const jobId = `${eventId}.http-a`;
+    await waitFor(async () => (await h.service.listDeadLetters()).total === 1, { what: 'a dead letter' });
+
+    const context = await browser.newContext({ httpCredentials: VIEWER });
+    const page = await context.newPage();
+    const actions: string[] = [];
+    page.on('request', (request) => {
+      if (!['GET', 'HEAD'].includes(request.method())) actions.push(`${request.method()} ${request.url()}`);
+    });
+    await page.goto(`${dashboard.url}/admin/queues/queue/deliver.http-a?status=failed`);
+    await page.getByText(jobId).first().waitFor({ timeout: 15_000 });
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'dashboard-viewer.png'), fullPage: true });
+    expect(await page.locator('ul[class*="jobActions"] li button').count()).toBe(0);
+    expect(
+      await page
+        .getByRole('button', { name: /^(retry|clean|promote|add job|empty|obliterate|pause)/i })
+        .count(),
+    ).toBe(0);
+    expect(actions).toEqual([]);
+    await context.close();
   });
 });

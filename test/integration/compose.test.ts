@@ -1,10 +1,12 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { parse } from 'yaml';
 import { buildProgram } from '../../src/cli/program.js';
 import { loadConfig } from '../../src/config/load.js';
+import { assertBindAllowed, dashboardAuthFromConfig } from '../../src/dashboard/auth.js';
 import { type SyncConfig } from '../../src/config/schema.js';
 import { ROOT } from '../helpers/cli.js';
 
@@ -12,7 +14,8 @@ import { ROOT } from '../helpers/cli.js';
  * No Docker engine runs where these tests run, so docker-compose.yml and the Dockerfile are
  * checked statically: they parse, and everything they name exists — build contexts, CLI
  * commands and options, mounted files, volumes, files copied into the image — and the mounted
- * config validates with the environment the compose file gives the worker.
+ * config validates with the environment the compose file gives the worker, once the user has
+ * supplied the secrets it requires (it has no default for any of them).
  */
 
 type Scalar = string | number | boolean | null;
@@ -60,8 +63,35 @@ function variables(text: string): Array<{ name: string; operator: string | undef
   return found;
 }
 
-/** Compose's interpolation with `env` as the shell environment (here: nothing set, so defaults apply). */
-function interpolate(text: string, env: Record<string, string> = {}): string {
+/**
+ * What a user following the README puts in `.env`: the variables the compose file requires, with
+ * freshly generated values (the dashboard password as `openssl rand -base64 18` makes it).
+ */
+const SUPPLIED: Readonly<Record<string, string>> = {
+  USER_SYNC_DASHBOARD_PASSWORD: randomBytes(18).toString('base64'),
+  ORDERS_WEBHOOK_SECRET: `whsec_${randomBytes(32).toString('base64')}`,
+  BILLING_WEBHOOK_SECRET: `whsec_${randomBytes(32).toString('base64')}`,
+};
+
+/** The variables the compose file must refuse to run without: no usable default for a secret. */
+const REQUIRED = Object.keys(SUPPLIED);
+
+/** What compose says when a required variable is missing: `${VAR:?message}` or `${VAR?message}`. */
+class MissingVariable extends Error {
+  constructor(
+    readonly variable: string,
+    readonly hint: string,
+  ) {
+    super(`required variable ${variable} is missing a value: ${hint}`);
+  }
+}
+
+/**
+ * Compose's interpolation with `env` as the shell environment (by default what the README has
+ * the user supply, so only those values and the file's defaults apply). Throws MissingVariable
+ * as compose stops on `${VAR:?message}` when VAR is unset or empty.
+ */
+function interpolate(text: string, env: Readonly<Record<string, string>> = SUPPLIED): string {
   const placeholder = '\u0000';
   return text
     .replace(/\$\$/g, placeholder)
@@ -74,6 +104,14 @@ function interpolate(text: string, env: Record<string, string> = {}): string {
         if (operator === '-') return value ?? word;
         if (operator === ':+') return value ? word : '';
         if (operator === '+') return value !== undefined ? word : '';
+        if (operator === ':?') {
+          if (!value) throw new MissingVariable(name, word);
+          return value;
+        }
+        if (operator === '?') {
+          if (value === undefined) throw new MissingVariable(name, word);
+          return value;
+        }
         return value ?? '';
       },
     )
@@ -407,18 +445,53 @@ describe('docker-compose.yml and Dockerfile', () => {
     expect(worker.depends_on).toMatchObject({ redis: { condition: 'service_healthy' } });
   });
 
-  it('dashboard publishes the port it listens on, with credentials from the environment', () => {
+  it('dashboard publishes the port it listens on to 127.0.0.1 only, unless told otherwise', () => {
     const dashboard = service('dashboard');
     const command = words(dashboard.command);
     const port = command[command.indexOf('--port') + 1];
     expect(command).toEqual(expect.arrayContaining(['dashboard', '--host', '0.0.0.0', '--port']));
-    expect(dashboard.ports).toContain(`${port ?? ''}:${port ?? ''}`);
+    const published = (env: Record<string, string>) =>
+      (dashboard.ports ?? []).map((p) => interpolate(String(p), { ...SUPPLIED, ...env }));
+    expect(published({})).toEqual([`127.0.0.1:${port ?? ''}:${port ?? ''}`]);
+    expect(published({ USER_SYNC_DASHBOARD_PUBLISH: '0.0.0.0:8443' })).toEqual([
+      `0.0.0.0:8443:${port ?? ''}`,
+    ]);
     const vars = strings(dashboard.environment)
       .flatMap(variables)
       .map((v) => v.name);
     expect(vars).toEqual(
       expect.arrayContaining(['USER_SYNC_DASHBOARD_USERNAME', 'USER_SYNC_DASHBOARD_PASSWORD']),
     );
+  });
+
+  it('stops, naming the variable to set, without the dashboard password or either signing secret', () => {
+    const text = readFileSync(COMPOSE_FILE, 'utf8');
+    expect(() => interpolate(text)).not.toThrow();
+    for (const name of REQUIRED) {
+      for (const missing of [{}, { [name]: '' }]) {
+        const env = { ...SUPPLIED, ...missing };
+        if (!(name in missing)) delete (env as Record<string, string>)[name];
+        let error: unknown;
+        try {
+          interpolate(text, env);
+        } catch (caught) {
+          error = caught;
+        }
+        expect({ name, missing: error instanceof MissingVariable ? error.variable : error }).toEqual({
+          name,
+          missing: name,
+        });
+        expect((error as MissingVariable).hint).toMatch(new RegExp(`^set ${name} \\(.+\\) in \\.env$`));
+      }
+    }
+    // Every reference to a secret is required, none has a default; no secret is written in the file.
+    const secrets = strings(compose)
+      .flatMap(variables)
+      .filter((v) => REQUIRED.includes(v.name));
+    expect(secrets.length).toBeGreaterThanOrEqual(REQUIRED.length);
+    for (const { name, operator } of secrets) expect({ name, operator }).toEqual({ name, operator: ':?' });
+    expect(text).not.toMatch(/whsec_[A-Za-z0-9+/]{8,}/);
+    expect(text).not.toMatch(/change-?me/i);
   });
 
   it('every file the Dockerfile copies from the context exists and is not in .dockerignore', () => {
@@ -487,11 +560,19 @@ describe('docker-compose.yml and Dockerfile', () => {
       }
     });
 
-    it("validates with the dashboard's environment, credentials included", () => {
+    it("validates with the dashboard's environment, credentials included, and would serve on 0.0.0.0", () => {
       const config = configOf('dashboard');
       expect(config.redisUrl).toBe('redis://redis:6379');
-      expect(config.dashboard.username).toEqual(expect.any(String));
-      expect(config.dashboard.password).toEqual(expect.any(String));
+      expect(config.dashboard.username).toBe('admin');
+      expect(config.dashboard.password).toBe(SUPPLIED.USER_SYNC_DASHBOARD_PASSWORD);
+      const command = words(service('dashboard').command);
+      const host = command[command.indexOf('--host') + 1] as string;
+      const auth = dashboardAuthFromConfig({ ...config.dashboard, host }, { insecureLocal: false });
+      expect(() => assertBindAllowed(auth, host)).not.toThrow();
+      // The old default would now be refused there.
+      expect(() => assertBindAllowed({ username: 'admin', password: 'change-me-now' }, host)).toThrow(
+        /dashboard\.password: is a well-known placeholder/,
+      );
     });
   });
 });

@@ -501,7 +501,9 @@ describe('dashboard', () => {
     const readOnly = await call(`/admin/queues/api/queues/dead-letter/${encodeURIComponent(id1)}/retry`, {
       method: 'PUT',
     });
-    expect(readOnly.status).toBe(405);
+    // The dead-letter queue is read-only: dead letters are replayed through the API.
+    expect(readOnly.status).toBe(403);
+    expect(await readOnly.json()).toEqual({ error: expect.stringContaining('/api/dead-letters/replay') });
 
     const retryAll = await call('/admin/queues/api/queues/deliver.http-a/retry/failed', { method: 'PUT' });
     expect(retryAll.status).toBe(200);

@@ -3,12 +3,15 @@ import { ConfigError } from '../../src/errors.js';
 import {
   assertBindAllowed,
   assertDashboardAuth,
+  authenticate,
   dashboardAuthFromConfig,
   isAuthorized,
   isLoopbackHost,
   parseAuthorization,
   safeEqual,
+  type DashboardCredentials,
 } from '../../src/dashboard/auth.js';
+import { PLACEHOLDER_SECRETS, isPlaceholderSecret } from '../../src/dashboard/placeholders.js';
 
 const basic = (user: string, password: string) =>
   `Basic ${Buffer.from(`${user}:${password}`, 'utf8').toString('base64')}`;
@@ -118,7 +121,7 @@ describe('dashboard auth from config', () => {
       expect(isLoopbackHost(host)).toBe(false);
       expect(() => dashboardAuthFromConfig({ host }, { insecureLocal: true })).toThrow(ConfigError);
       expect(() => assertBindAllowed('insecure-local', host)).toThrow(/dashboard\.host.*--insecure-local/);
-      expect(() => assertBindAllowed({ token: 'x'.repeat(16) }, host)).not.toThrow();
+      expect(() => assertBindAllowed({ token: 'tok_3f9a1c7e5b2d8f40' }, host)).not.toThrow();
     }
   });
 
@@ -128,5 +131,110 @@ describe('dashboard auth from config', () => {
     expect(() => assertDashboardAuth({ username: '', password: '' })).toThrow(ConfigError);
     expect(() => assertDashboardAuth('insecure-local')).not.toThrow();
     expect(() => assertDashboardAuth({ token: 'x' })).not.toThrow();
+  });
+});
+
+describe('roles', () => {
+  const credentials: DashboardCredentials = {
+    username: 'root-ops',
+    password: 'legacy operator password',
+    token: 'legacy-operator-token-0001',
+    users: [
+      { username: 'vera', password: 'viewer password 1', role: 'viewer' },
+      { username: 'otto', password: 'operator password 2', role: 'operator' },
+    ],
+    tokens: [
+      { token: 'viewer-token-00000001', role: 'viewer' },
+      { token: 'operator-token-000002', role: 'operator' },
+    ],
+  };
+  const as = (header: string) => authenticate(credentials, parseAuthorization(header));
+
+  it('gives each login and token its role; the single pair and token are operators', () => {
+    expect(as(basic('root-ops', 'legacy operator password'))).toBe('operator');
+    expect(as('Bearer legacy-operator-token-0001')).toBe('operator');
+    expect(as(basic('vera', 'viewer password 1'))).toBe('viewer');
+    expect(as(basic('otto', 'operator password 2'))).toBe('operator');
+    expect(as('Bearer viewer-token-00000001')).toBe('viewer');
+    expect(as('Bearer operator-token-000002')).toBe('operator');
+    // A token as the Basic password, with any user name (a browser's login).
+    expect(as(basic('anyone', 'viewer-token-00000001'))).toBe('viewer');
+    expect(as(basic('vera', 'operator-token-000002'))).toBe('operator');
+  });
+
+  it("refuses another login's password, a password as a bearer token, and near misses", () => {
+    expect(as(basic('vera', 'operator password 2'))).toBeUndefined();
+    expect(as(basic('otto', 'viewer password 1'))).toBeUndefined();
+    expect(as('Bearer viewer password 1')).toBeUndefined();
+    expect(as(basic('vera', 'viewer password 1 '))).toBeUndefined();
+    expect(as('Bearer viewer-token-0000000')).toBeUndefined();
+    expect(as(basic('', ''))).toBeUndefined();
+  });
+
+  it('accepts logins or tokens alone as credentials', () => {
+    expect(() =>
+      assertDashboardAuth({ users: [{ username: 'v', password: 'p'.repeat(8), role: 'viewer' }] }),
+    ).not.toThrow();
+    expect(() => assertDashboardAuth({ tokens: [{ token: 't'.repeat(16), role: 'viewer' }] })).not.toThrow();
+    expect(() => assertDashboardAuth({ users: [], tokens: [] })).toThrow(ConfigError);
+    expect(
+      dashboardAuthFromConfig(
+        {
+          host: '0.0.0.0',
+          users: [{ username: 'v', password: 'a real password', role: 'viewer' }],
+          tokens: [],
+        },
+        { insecureLocal: true },
+      ),
+    ).toEqual({ users: [{ username: 'v', password: 'a real password', role: 'viewer' }] });
+  });
+});
+
+describe('placeholder secrets', () => {
+  it('knows the usual ones, whatever their case and punctuation', () => {
+    for (const value of [
+      ...PLACEHOLDER_SECRETS,
+      'Change_Me',
+      'CHANGE ME NOW',
+      'changeme123',
+      'Password',
+      'aaaaaaaaaaaaaaaa',
+    ])
+      expect({ value, placeholder: isPlaceholderSecret(value) }).toEqual({ value, placeholder: true });
+    for (const value of ['correct horse battery staple', 'k3Jd9-qLz0_w8Rt2', 'tok_3f9a1c7e5b2d8f40'])
+      expect({ value, placeholder: isPlaceholderSecret(value) }).toEqual({ value, placeholder: false });
+  });
+
+  it('stops a dashboard beyond loopback with one, naming the field; on loopback it is allowed', () => {
+    const cases: Array<[DashboardCredentials, string]> = [
+      [{ username: 'admin', password: 'change-me-now' }, 'dashboard.password'],
+      [{ token: 'changeme-changeme' }, 'dashboard.token'],
+      [
+        {
+          token: 'tok_3f9a1c7e5b2d8f40',
+          users: [
+            { username: 'a', password: 'a real password', role: 'operator' },
+            { username: 'b', password: '12345678', role: 'viewer' },
+          ],
+        },
+        'dashboard.users[1].password',
+      ],
+      [{ tokens: [{ token: 'xxxxxxxxxxxxxxxx', role: 'viewer' }] }, 'dashboard.tokens[0].token'],
+    ];
+    for (const [credentials, field] of cases) {
+      for (const host of ['0.0.0.0', '::', '192.168.1.10', 'dashboard.internal']) {
+        let error: unknown;
+        try {
+          assertBindAllowed(credentials, host);
+        } catch (e) {
+          error = e;
+        }
+        expect(error).toBeInstanceOf(ConfigError);
+        expect({ host, field: (error as ConfigError).field }).toEqual({ host, field });
+        expect((error as ConfigError).reason).toMatch(/placeholder/);
+      }
+      for (const host of ['127.0.0.1', 'localhost', '::1'])
+        expect(() => assertBindAllowed(credentials, host)).not.toThrow();
+    }
   });
 });
