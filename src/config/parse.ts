@@ -2,9 +2,10 @@
  * Validating a configuration object: the schema (`schema.ts`) field by field, then the rules
  * that span fields — a target's kind from its URL, the URL its kind needs, secrets resolved
  * from the environment, state reads only for http targets, headers user-sync owns, unique
- * services. Every error names the field.
+ * services. Every error names the field; a URL it echoes is redacted.
  */
 import { ConfigError } from '../errors.js';
+import { redactUrl } from '../redact.js';
 import { isReservedHeader } from './headers.js';
 import {
   DEFAULTS,
@@ -61,7 +62,7 @@ function finishTarget(target: ParsedTarget, index: number, config: ParsedConfig,
     try {
       url = new URL(target.url);
     } catch {
-      throw new ConfigError(field('url'), `is not a valid URL: ${JSON.stringify(target.url)}`);
+      throw new ConfigError(field('url'), `is not a valid URL: ${JSON.stringify(redactUrl(target.url))}`);
     }
     const protocols = kind === 'http' ? ['http:', 'https:'] : ['redis:', 'rediss:'];
     if (!protocols.includes(url.protocol)) {

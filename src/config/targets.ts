@@ -11,3 +11,11 @@ export function targetAccepts(target: TargetConfig, event: { type: EventType }):
 export function enabledTargets(config: Pick<SyncConfig, 'targets'>): TargetConfig[] {
   return config.targets.filter((t) => t.enabled);
 }
+
+/**
+ * Every URL a target's config holds (`url`, `state.url`, `state.bulkUrl`): the URLs whose
+ * credentials `redactText` masks wherever they appear in what is shown about the target.
+ */
+export function targetUrls(target: Pick<TargetConfig, 'url' | 'state'>): string[] {
+  return [target.url, target.state?.url, target.state?.bulkUrl].filter((url) => url !== undefined);
+}

@@ -9,7 +9,9 @@ import got, { type Response } from 'got';
 import type { TargetConfig } from '../../config/schema.js';
 import { DeliveryError, toError } from '../../errors.js';
 import type { DeliveryTask } from '../../jobs/delivery-job.js';
+import { redactText } from '../../redact.js';
 import type { DeliveryResult, ExecutionContext, Executor } from '../executor.js';
+import { targetUrls } from '../../config/targets.js';
 import { classifyRequestError, classifyStatus, detachedCause, parseRetryAfter } from './classify.js';
 import { createStateReader } from './state.js';
 import { signWebhook } from './signing.js';
@@ -77,6 +79,9 @@ function requestHeaders(task: DeliveryTask, target: TargetConfig, body: string, 
  * status; any other answer, a timeout (`target.timeoutMs`), a connection failure or an abort
  * (`ctx.signal`) throws a DeliveryError saying whether a retry can help.
  *
+ * Error messages built from got's errors, and excerpts of what targets answer, go through
+ * `redactText` with the target's URLs, so that no credential of a URL shows in them.
+ *
  * `readState` reports the versions a target holds for the consistency sweep, through the
  * target's `state` setting and the same agents (see src/workers/http-state.ts). Only targets
  * with a `state` setting can be read (`canReadState`); on any other it throws.
@@ -120,10 +125,11 @@ export function createHttpExecutor(options: HttpExecutorOptions = {}): Executor 
       });
     } catch (error) {
       const { retryable, failureCode } = classifyRequestError(error);
-      throw new DeliveryError(`${failureCode} delivering to ${target.service}: ${toError(error).message}`, {
+      const reason = redactText(toError(error).message, targetUrls(target));
+      throw new DeliveryError(`${failureCode} delivering to ${target.service}: ${reason}`, {
         retryable,
         failureCode,
-        cause: detachedCause(error),
+        cause: detachedCause(error, targetUrls(target)),
       });
     }
 
@@ -135,7 +141,7 @@ export function createHttpExecutor(options: HttpExecutorOptions = {}): Executor 
       retryable,
       status,
       failureCode: `http_${status}`,
-      excerpt: utf8Excerpt(response.rawBody, excerptBytes),
+      excerpt: redactText(utf8Excerpt(response.rawBody, excerptBytes), targetUrls(target)),
       retryAfterMs: retryable
         ? parseRetryAfter(response.headers['retry-after'], ctx.now(), retryAfterMaxMs)
         : undefined,

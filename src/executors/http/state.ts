@@ -19,7 +19,9 @@ import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import type { Got, Response } from 'got';
 import type { TargetConfig } from '../../config/schema.js';
+import { targetUrls } from '../../config/targets.js';
 import { DeliveryError, toError } from '../../errors.js';
+import { redactText } from '../../redact.js';
 import type { ExecutionContext, TargetVersions } from '../executor.js';
 import { classifyRequestError, detachedCause } from './classify.js';
 import { signWebhook } from './signing.js';
@@ -205,9 +207,10 @@ function stateHeaders(target: TargetConfig, body: string, timestampSeconds: numb
   return headers;
 }
 
-function excerptOf(body: Buffer): string {
-  const text = body.toString('utf8');
-  return text.length > EXCERPT_CHARS ? text.slice(0, EXCERPT_CHARS) : text;
+/** The start of an answer, for an error, with the credentials of the target's URLs masked. */
+function excerptOf(body: Buffer, target: TargetConfig): string {
+  const text = body.subarray(0, EXCERPT_CHARS * 4).toString('utf8');
+  return redactText(text.length > EXCERPT_CHARS ? text.slice(0, EXCERPT_CHARS) : text, targetUrls(target));
 }
 
 function unavailable(
@@ -265,8 +268,9 @@ export function createStateReader(client: Got): StateReader {
       });
     } catch (error) {
       const { failureCode } = classifyRequestError(error);
-      throw unavailable(target, what, `${failureCode}: ${toError(error).message}`, {
-        cause: detachedCause(error),
+      const urls = targetUrls(target);
+      throw unavailable(target, what, `${failureCode}: ${redactText(toError(error).message, urls)}`, {
+        cause: detachedCause(error, urls),
       });
     }
   }
@@ -288,14 +292,17 @@ export function createStateReader(client: Got): StateReader {
         return;
       }
       if (status !== 200) {
-        throw unavailable(target, what, `HTTP ${status}`, { status, excerpt: excerptOf(response.rawBody) });
+        throw unavailable(target, what, `HTTP ${status}`, {
+          status,
+          excerpt: excerptOf(response.rawBody, target),
+        });
       }
       try {
         held.set(id, parseSingleState(response.rawBody, id));
       } catch (error) {
         throw unavailable(target, what, `invalid answer: ${toError(error).message}`, {
           status,
-          excerpt: excerptOf(response.rawBody),
+          excerpt: excerptOf(response.rawBody, target),
         });
       }
     });
@@ -315,7 +322,10 @@ export function createStateReader(client: Got): StateReader {
       const response = await request(bulkUrl, target, ctx, signal, what, bulkStateBody(batch));
       const status = response.statusCode;
       if (status !== 200) {
-        throw unavailable(target, what, `HTTP ${status}`, { status, excerpt: excerptOf(response.rawBody) });
+        throw unavailable(target, what, `HTTP ${status}`, {
+          status,
+          excerpt: excerptOf(response.rawBody, target),
+        });
       }
       let versions: Map<string, number | null>;
       try {
@@ -323,7 +333,7 @@ export function createStateReader(client: Got): StateReader {
       } catch (error) {
         throw unavailable(target, what, `invalid answer: ${toError(error).message}`, {
           status,
-          excerpt: excerptOf(response.rawBody),
+          excerpt: excerptOf(response.rawBody, target),
         });
       }
       for (const [id, version] of versions) held.set(id, version);

@@ -1,0 +1,127 @@
+/** Config errors never echo a credential. */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { loadConfig } from '../../src/config/load.js';
+import { parseConfig } from '../../src/config/parse.js';
+import type { SyncConfig } from '../../src/config/schema.js';
+import { ConfigError } from '../../src/errors.js';
+
+const SECRET = 's3cr3t-value';
+const HTTP = { service: 'orders', url: 'https://orders.example.com/hooks/users' };
+
+function parse(input: unknown, env: NodeJS.ProcessEnv = {}): SyncConfig {
+  return parseConfig(input, { env });
+}
+
+function parseError(input: unknown, env: NodeJS.ProcessEnv = {}): ConfigError {
+  try {
+    parse(input, env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('config errors never echo a credential', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'user-sync-config-security-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('shows an invalid URL redacted, still saying what is wrong with it', () => {
+    const error = parseError({
+      targets: [{ ...HTTP, url: `https://svc:${SECRET}@exa mple.com/hook?token=${SECRET}` }],
+    });
+    expect(error.field).toBe('targets[0].url');
+    expect(error.message).toBe(
+      'invalid config: targets[0].url: is not a valid URL: "https://svc:***@exa mple.com/hook?token=***"',
+    );
+  });
+
+  it('does not show a value that is not a URL at all', () => {
+    const error = parseError({
+      targets: [{ service: 'orders', kind: 'http', url: `svc:${SECRET}@api/hook` }],
+    });
+    expect(error.message).not.toContain(SECRET);
+  });
+
+  it('refuses a redisUrl with credentials without echoing it', () => {
+    const error = parseError({ redisUrl: `redis://:${SECRET}@cache:6379/0?password=${SECRET} ` });
+    expect(error.field).toBe('redisUrl');
+    expect(error.message).not.toContain(SECRET);
+  });
+
+  it('names REDIS_URL, and redacts it, when the environment gives a bad one', () => {
+    const file = path.join(dir, 'empty.json');
+    writeFileSync(file, '{}');
+    try {
+      loadConfig({ file, env: { REDIS_URL: `http://:${SECRET}@cache:6379/0?password=${SECRET}` } });
+      throw new Error('expected a ConfigError');
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).field).toBe('REDIS_URL');
+      expect((error as ConfigError).message).not.toContain(SECRET);
+    }
+  });
+
+  it('redacts a value an environment error echoes', () => {
+    const file = path.join(dir, 'empty-2.json');
+    writeFileSync(file, '{}');
+    for (const env of [
+      { USER_SYNC_WORKERS: `redis://:${SECRET}@cache:6379` },
+      { USER_SYNC_ENABLED: `https://svc:${SECRET}@api.example.com/` },
+    ]) {
+      try {
+        loadConfig({ file, env });
+        throw new Error('expected a ConfigError');
+      } catch (error) {
+        expect(error).toBeInstanceOf(ConfigError);
+        expect((error as ConfigError).message).toMatch(/^invalid config \(environment\): USER_SYNC_/);
+        expect((error as ConfigError).message).not.toContain(SECRET);
+      }
+    }
+  });
+
+  it('redacts whatever a ConfigError reason carries', () => {
+    const error = new ConfigError(
+      'targets[0].url',
+      `cannot use redis://:${SECRET}@cache:6379/0?password=${SECRET}`,
+    );
+    expect(error.message).toBe(
+      'invalid config: targets[0].url: cannot use redis://:***@cache:6379/0?password=***',
+    );
+    expect(error.reason).not.toContain(SECRET);
+  });
+
+  it('redacts what a broken config file echoes', () => {
+    const file = path.join(dir, 'broken.json');
+    writeFileSync(file, `{"redisUrl": "redis://:${SECRET}@cache:6379/0?password=${SECRET}" oops}`);
+    try {
+      loadConfig({ file, env: {} });
+      throw new Error('expected a ConfigError');
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).message).not.toContain(SECRET);
+    }
+  });
+});
+
+describe('a config file that is not JSON', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'user-sync-config-json-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('never quotes the source around the error, where a cut secret could show', () => {
+    const file = path.join(dir, 'broken.json');
+    writeFileSync(file, `{"redisUrl": "redis://:${SECRET}@cache/0?password=${SECRET}", "x": yes}`);
+    try {
+      loadConfig({ file, env: {} });
+      throw new Error('expected a ConfigError');
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      const { message } = error as ConfigError;
+      expect(message).toContain('(file): is not valid JSON: Unexpected token');
+      for (let i = 0; i + 4 <= SECRET.length; i++) expect(message).not.toContain(SECRET.slice(i, i + 4));
+    }
+  });
+});
