@@ -1,11 +1,11 @@
-/** Config errors never echo a credential. */
+/** The response size limits, and config errors that never echo a credential. */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { loadConfig } from '../../src/config/load.js';
 import { parseConfig } from '../../src/config/parse.js';
-import type { SyncConfig } from '../../src/config/schema.js';
+import { DEFAULTS, RESPONSE_LIMIT_BOUNDS, type SyncConfig } from '../../src/config/schema.js';
 import { ConfigError } from '../../src/errors.js';
 
 const SECRET = 's3cr3t-value';
@@ -24,6 +24,42 @@ function parseError(input: unknown, env: NodeJS.ProcessEnv = {}): ConfigError {
   }
   throw new Error('expected a ConfigError');
 }
+
+describe('maxResponseBytes and maxStateResponseBytes', () => {
+  it('default to 64 KiB and 8 MiB', () => {
+    expect(DEFAULTS.maxResponseBytes).toBe(65_536);
+    expect(DEFAULTS.maxStateResponseBytes).toBe(8_388_608);
+    expect(parse({})).toMatchObject({ maxResponseBytes: 65_536, maxStateResponseBytes: 8_388_608 });
+  });
+
+  it('keep values within their bounds', () => {
+    const { min, maxResponseBytes, maxStateResponseBytes } = RESPONSE_LIMIT_BOUNDS;
+    expect(parse({ maxResponseBytes: min, maxStateResponseBytes: min })).toMatchObject({
+      maxResponseBytes: 1_024,
+      maxStateResponseBytes: 1_024,
+    });
+    expect(parse({ maxResponseBytes, maxStateResponseBytes })).toMatchObject({
+      maxResponseBytes: 16_777_216,
+      maxStateResponseBytes: 67_108_864,
+    });
+  });
+
+  it.each([
+    ['maxResponseBytes', 0, 'at least 1 KiB'],
+    ['maxResponseBytes', -5, 'at least 1 KiB'],
+    ['maxResponseBytes', 1_023, 'at least 1 KiB'],
+    ['maxResponseBytes', 16_777_217, 'at most 16 MiB'],
+    ['maxResponseBytes', 65_536.5, 'whole number of bytes from 1024 to 16777216'],
+    ['maxResponseBytes', '64KiB', 'whole number of bytes from 1024 to 16777216'],
+    ['maxStateResponseBytes', 512, 'at least 1 KiB'],
+    ['maxStateResponseBytes', 67_108_865, 'at most 64 MiB'],
+    ['maxStateResponseBytes', null, 'whole number of bytes from 1024 to 67108864'],
+  ])('refuses %s = %p, naming the field', (field, value, reason) => {
+    const error = parseError({ [field]: value });
+    expect(error.field).toBe(field);
+    expect(error.reason).toContain(reason);
+  });
+});
 
 describe('config errors never echo a credential', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'user-sync-config-security-'));
