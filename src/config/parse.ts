@@ -91,8 +91,14 @@ function finishTarget(target: ParsedTarget, index: number, config: ParsedConfig,
       throw new ConfigError(field(`headers.${name}`), 'is set by user-sync and cannot be overridden');
     }
   }
+  const stateSecrets = target.state?.secrets?.map((s, i) =>
+    resolveSecret(s, field(`state.secrets[${i}]`), env),
+  );
   const result: TargetConfig = {
     ...target,
+    ...(target.state !== undefined
+      ? { state: { ...target.state, ...(stateSecrets !== undefined ? { secrets: stateSecrets } : {}) } }
+      : {}),
     kind,
     secrets: target.secrets.map((s, i) => resolveSecret(s, field(`secrets[${i}]`), env)),
     timeoutMs: target.timeoutMs ?? config.timeout,

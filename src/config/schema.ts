@@ -141,6 +141,11 @@ const targetSchema = z.strictObject({
       batchSize: z.number().int().min(1).max(10_000).default(500),
       /** Concurrent single-user requests (default 16). */
       concurrency: z.number().int().min(1).max(256).default(16),
+      /**
+       * Secrets that sign state requests (`whsec_…` or `env:NAME`, several while rotating).
+       * Default: one derived from each delivery secret (`stateSecret`), never a delivery secret.
+       */
+      secrets: z.array(secret).min(1, 'must list at least one secret, or be left out').optional(),
     })
     .refine((st) => (st.url === undefined) !== (st.bulkUrl === undefined), {
       message: 'needs exactly one of url (GET per user) or bulkUrl (POST of ids)',

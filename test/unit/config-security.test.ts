@@ -1,4 +1,4 @@
-/** The response size limits, and config errors that never echo a credential. */
+/** The response size limits, state signing secrets, and config errors that never echo a credential. */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +9,8 @@ import { DEFAULTS, RESPONSE_LIMIT_BOUNDS, type SyncConfig } from '../../src/conf
 import { ConfigError } from '../../src/errors.js';
 
 const SECRET = 's3cr3t-value';
+const WHSEC = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
+const WHSEC_2 = `whsec_${Buffer.alloc(32, 9).toString('base64')}`;
 const HTTP = { service: 'orders', url: 'https://orders.example.com/hooks/users' };
 
 function parse(input: unknown, env: NodeJS.ProcessEnv = {}): SyncConfig {
@@ -56,6 +58,34 @@ describe('maxResponseBytes and maxStateResponseBytes', () => {
     ['maxStateResponseBytes', null, 'whole number of bytes from 1024 to 67108864'],
   ])('refuses %s = %p, naming the field', (field, value, reason) => {
     const error = parseError({ [field]: value });
+    expect(error.field).toBe(field);
+    expect(error.reason).toContain(reason);
+  });
+});
+
+describe('state.secrets', () => {
+  const state = { bulkUrl: 'https://crm.example.com/state' };
+
+  it('is left out by default (state requests then use keys derived from the delivery secrets)', () => {
+    const [target] = parse({ targets: [{ ...HTTP, secrets: [WHSEC], state }] }).targets;
+    expect(target?.state?.secrets).toBeUndefined();
+  });
+
+  it('keeps whsec_ secrets and resolves env:NAME from the environment', () => {
+    const [target] = parse(
+      { targets: [{ ...HTTP, state: { ...state, secrets: [WHSEC, 'env:STATE_SECRET'] } }] },
+      { STATE_SECRET: WHSEC_2 },
+    ).targets;
+    expect(target?.state?.secrets).toEqual([WHSEC, WHSEC_2]);
+  });
+
+  it.each([
+    [[], 'targets[0].state.secrets', 'at least one secret'],
+    [['nope'], 'targets[0].state.secrets[0]', 'must start with "whsec_"'],
+    [[WHSEC, 'whsec_c2hvcnQ='], 'targets[0].state.secrets[1]', 'at least 16 bytes'],
+    [['env:MISSING'], 'targets[0].state.secrets[0]', 'environment variable MISSING is not set'],
+  ])('refuses %p, naming %s', (secrets, field, reason) => {
+    const error = parseError({ targets: [{ ...HTTP, state: { ...state, secrets } }] });
     expect(error.field).toBe(field);
     expect(error.reason).toContain(reason);
   });

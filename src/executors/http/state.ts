@@ -13,6 +13,9 @@
  * `state_unavailable`; `response_too_large` for an answer over `maxStateResponseBytes`), so
  * that the sweep counts the target as unreachable rather than guess.
  *
+ * State requests are signed with the target's state secrets (see {@link stateSigningSecrets}),
+ * never with its delivery secrets: a state request never verifies as an event.
+ *
  * The parsing and validation are pure functions (state-answers.ts); {@link createStateReader}
  * does the I/O with the executor's got client (and so its keep-alive agents).
  */
@@ -26,7 +29,7 @@ import { redactText } from '../../redact.js';
 import type { ExecutionContext, TargetVersions } from '../executor.js';
 import { RESPONSE_TOO_LARGE, requestBounded, type BoundedResponse } from './bounded-response.js';
 import { classifyRequestError, detachedCause } from './classify.js';
-import { signWebhook } from './signing.js';
+import { signWebhook, stateSecret } from './signing.js';
 import { batches, bulkStateBody, parseBulkState, parseSingleState, stateUrl } from './state-answers.js';
 import { isReservedHeader } from '../../config/headers.js';
 import { USER_AGENT } from './wire.js';
@@ -92,6 +95,14 @@ async function forEachLimited<T>(
   if (failure !== undefined) throw failure.error;
 }
 
+/**
+ * The secrets that sign a target's state requests: its `state.secrets` when set, else one
+ * derived from each of its delivery secrets ({@link stateSecret}); none when it has neither.
+ */
+export function stateSigningSecrets(target: Pick<TargetConfig, 'secrets' | 'state'>): string[] {
+  return target.state?.secrets ?? target.secrets.map(stateSecret);
+}
+
 function stateHeaders(target: TargetConfig, body: string, timestampSeconds: number, post: boolean) {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(target.headers)) {
@@ -103,9 +114,8 @@ function stateHeaders(target: TargetConfig, body: string, timestampSeconds: numb
   const msgId = `state.${randomBytes(12).toString('hex')}`;
   headers['webhook-id'] = msgId;
   headers['webhook-timestamp'] = String(timestampSeconds);
-  if (target.secrets.length > 0) {
-    headers['webhook-signature'] = signWebhook(msgId, timestampSeconds, body, target.secrets);
-  }
+  const secrets = stateSigningSecrets(target);
+  if (secrets.length > 0) headers['webhook-signature'] = signWebhook(msgId, timestampSeconds, body, secrets);
   return headers;
 }
 
@@ -139,9 +149,9 @@ export type StateReader = (
  * Creates the `readState` of the http executor around its got client (keep-alive agents, no
  * retries, no redirects, no throwing on statuses). Every request carries the target's headers,
  * `user-agent`, `accept: application/json`, `webhook-id` (`state.<random>`),
- * `webhook-timestamp` and, when the target has secrets, a Standard Webhooks
- * `webhook-signature` over the body (the empty string for a GET), so receivers can
- * authenticate the caller. Each request is bounded by `target.timeoutMs` and
+ * `webhook-timestamp` and, when the target has state secrets ({@link stateSigningSecrets}), a
+ * Standard Webhooks `webhook-signature` over the body (the empty string for a GET), so
+ * receivers can authenticate the caller. Each request is bounded by `target.timeoutMs` and
  * `ctx.signal`, and its answer by `maxResponseBytes` (default 8 MiB): a larger one fails the
  * read with failure code `response_too_large`.
  *
