@@ -1,4 +1,7 @@
-/** The response size limits, state signing secrets, and config errors that never echo a credential. */
+/**
+ * The response size limits, state signing secrets, credentials given twice, and config errors
+ * that never echo a credential.
+ */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -88,6 +91,58 @@ describe('state.secrets', () => {
     const error = parseError({ targets: [{ ...HTTP, state: { ...state, secrets } }] });
     expect(error.field).toBe(field);
     expect(error.reason).toContain(reason);
+  });
+});
+
+describe('credentials in a URL and an authorization header together', () => {
+  it.each(['authorization', 'Authorization', 'AUTHORIZATION'])('is an error with header %s', (header) => {
+    const error = parseError({
+      targets: [
+        { ...HTTP, url: `https://svc:${SECRET}@api.example.com/hook`, headers: { [header]: 'Bearer t' } },
+      ],
+    });
+    expect(error.field).toBe('targets[0].url');
+    expect(error.reason).toContain(`headers.${header} is set too`);
+    expect(error.message).not.toContain(SECRET);
+  });
+
+  it('counts a user name alone (a token) as credentials', () => {
+    const error = parseError({
+      targets: [
+        { ...HTTP, url: 'https://t0ken@api.example.com/hook', headers: { authorization: 'Bearer t' } },
+      ],
+    });
+    expect(error.field).toBe('targets[0].url');
+  });
+
+  it('checks the state URLs too', () => {
+    const single = parseError({
+      targets: [
+        {
+          ...HTTP,
+          headers: { Authorization: 'Bearer t' },
+          state: { url: `https://svc:${SECRET}@crm.example.com/users/{id}` },
+        },
+      ],
+    });
+    expect(single.field).toBe('targets[0].state.url');
+    const bulk = parseError({
+      targets: [
+        {
+          ...HTTP,
+          headers: { Authorization: 'Bearer t' },
+          state: { bulkUrl: `https://svc:${SECRET}@crm.example.com/s` },
+        },
+      ],
+    });
+    expect(bulk.field).toBe('targets[0].state.bulkUrl');
+  });
+
+  it('accepts either alone', () => {
+    expect(() =>
+      parse({ targets: [{ ...HTTP, url: `https://svc:${SECRET}@api.example.com/hook` }] }),
+    ).not.toThrow();
+    expect(() => parse({ targets: [{ ...HTTP, headers: { authorization: 'Bearer t' } }] })).not.toThrow();
   });
 });
 
