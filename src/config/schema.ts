@@ -151,6 +151,11 @@ const targetSchema = z.strictObject({
       message: 'needs exactly one of url (GET per user) or bulkUrl (POST of ids)',
     })
     .optional(),
+  /**
+   * HTTP targets: user data may go over plain `http://` to this non-loopback host (a private
+   * network you vouch for) without the startup warning and `insecureTransport` flag. Default false.
+   */
+  allowInsecureHttp: z.boolean().optional(),
 });
 
 export const configSchema = z.strictObject({

@@ -1,6 +1,6 @@
 /**
- * The response size limits, state signing secrets, credentials given twice, and config errors
- * that never echo a credential.
+ * The config fields and rules of response limits, state signing, credentials and plain http,
+ * and config errors that never echo a credential.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -91,6 +91,18 @@ describe('state.secrets', () => {
     const error = parseError({ targets: [{ ...HTTP, state: { ...state, secrets } }] });
     expect(error.field).toBe(field);
     expect(error.reason).toContain(reason);
+  });
+});
+
+describe('allowInsecureHttp', () => {
+  it('is a boolean, left out by default', () => {
+    expect(parse({ targets: [HTTP] }).targets[0]?.allowInsecureHttp).toBeUndefined();
+    expect(parse({ targets: [{ ...HTTP, allowInsecureHttp: true }] }).targets[0]?.allowInsecureHttp).toBe(
+      true,
+    );
+    expect(parseError({ targets: [{ ...HTTP, allowInsecureHttp: 'yes' }] }).field).toBe(
+      'targets[0].allowInsecureHttp',
+    );
   });
 });
 
