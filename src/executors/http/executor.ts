@@ -6,7 +6,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import got from 'got';
-import type { TargetConfig } from '../../config/schema.js';
+import { DEFAULTS, type TargetConfig } from '../../config/schema.js';
 import { DeliveryError, toError } from '../../errors.js';
 import type { DeliveryTask } from '../../jobs/delivery-job.js';
 import { redactText } from '../../redact.js';
@@ -41,8 +41,8 @@ export interface HttpExecutorOptions {
 export const HTTP_EXECUTOR_DEFAULTS: Required<HttpExecutorOptions> = {
   retryAfterMaxMs: 3_600_000,
   excerptBytes: 1024,
-  maxResponseBytes: 65_536,
-  maxStateResponseBytes: 8_388_608,
+  maxResponseBytes: DEFAULTS.maxResponseBytes,
+  maxStateResponseBytes: DEFAULTS.maxStateResponseBytes,
 };
 
 function resolveOptions(options: HttpExecutorOptions): Required<HttpExecutorOptions> {

@@ -22,7 +22,7 @@
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import type { Got } from 'got';
-import type { TargetConfig } from '../../config/schema.js';
+import { DEFAULTS, type TargetConfig } from '../../config/schema.js';
 import { targetUrls } from '../../config/targets.js';
 import { DeliveryError, toError } from '../../errors.js';
 import { redactText } from '../../redact.js';
@@ -49,9 +49,6 @@ const DEFAULT_CONCURRENCY = 16;
 
 /** Bytes of a failed answer kept as the error's excerpt. */
 const EXCERPT_CHARS = 256;
-
-/** The most bytes of a state answer read when the reader is given no limit: 8 MiB. */
-const DEFAULT_MAX_RESPONSE_BYTES = 8_388_608;
 
 /** Whether the sweep can ask this target for its versions: it has a `state` setting with a URL. */
 export function canReadState(
@@ -159,7 +156,7 @@ export type StateReader = (
  * throws a non-retryable DeliveryError (failure code `config`): check {@link canReadState} first.
  */
 export function createStateReader(client: Got, options: { maxResponseBytes?: number } = {}): StateReader {
-  const maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+  const maxResponseBytes = options.maxResponseBytes ?? DEFAULTS.maxStateResponseBytes;
 
   async function request(
     url: string,
