@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 /**
  * The `user-sync` command (package `bin`). Errors are one line on stderr, `user-sync: <message>`,
- * with the stack only under `--verbose`, and exit code 1.
+ * with the stack only under `--verbose`, and exit code 1. Both go through `redactText`: no URL
+ * credential reaches the terminal, whatever error carried it.
  */
 import { CommanderError } from 'commander';
 import { buildProgram } from './cli/program.js';
 import { toError } from './errors.js';
+import { redactText } from './redact.js';
 
 /** How long a finished command may take to exit by itself before it is made to. */
 const EXIT_GRACE_MS = 2_000;
@@ -23,7 +25,8 @@ try {
 } catch (error) {
   const err = toError(error);
   if (err instanceof CommanderError) process.exit(err.exitCode);
-  process.stderr.write(`user-sync: ${err.message.split('\n')[0] ?? err.message}\n`);
-  if (verbose && err.stack) process.stderr.write(`${err.stack}\n`);
+  const message = redactText(err.message);
+  process.stderr.write(`user-sync: ${message.split('\n')[0] ?? message}\n`);
+  if (verbose && err.stack) process.stderr.write(`${redactText(err.stack)}\n`);
   process.exit(1);
 }

@@ -2,6 +2,7 @@
  * The small catalogue of errors user-sync throws. Each has a stable `code`; validation errors
  * name the field, delivery errors say whether a retry can help.
  */
+import { redactText } from './redact.js';
 
 export type ErrorCode =
   | 'USER_SYNC_ERR_CONFIG'
@@ -20,14 +21,18 @@ export class UserSyncError extends Error {
   }
 }
 
-/** A configuration value is missing or wrong. `field` is a dotted path such as `targets[1].url`. */
+/**
+ * A configuration value is missing or wrong. `field` is a dotted path such as `targets[1].url`.
+ * The reason goes through `redactText`: a value it echoes never shows the credentials of a URL.
+ */
 export class ConfigError extends UserSyncError {
   readonly field: string;
   readonly reason: string;
   constructor(field: string, reason: string, source?: string) {
-    super('USER_SYNC_ERR_CONFIG', `invalid config${source ? ` (${source})` : ''}: ${field}: ${reason}`);
+    const redacted = redactText(reason);
+    super('USER_SYNC_ERR_CONFIG', `invalid config${source ? ` (${source})` : ''}: ${field}: ${redacted}`);
     this.field = field;
-    this.reason = reason;
+    this.reason = redacted;
   }
 }
 

@@ -48,8 +48,9 @@ export type {
 } from './jobs/dead-letter.js';
 export type { SyncStats, TargetStats } from './jobs/stats.js';
 export type { DeliveryOutcome, DeliveryJobResult } from './workers/delivery-worker.js';
-export { createLogger, type Logger, type LoggerOptions } from './logger.js';
-export { signWebhook } from './executors/http/signing.js';
+export { createLogger, redactFormat, type Logger, type LoggerOptions } from './logger.js';
+export { redactText, redactUrl } from './redact.js';
+export { signWebhook, stateSecret } from './executors/http/signing.js';
 export { taskId, deliveryQueueName, DEAD_LETTER_QUEUE, MAINTENANCE_QUEUE } from './jobs/names.js';
 export { createDashboardApp, type DashboardAppOptions } from './dashboard/app.js';
 export { startDashboard, type StartDashboardOptions, type DashboardServer } from './dashboard/server.js';

@@ -1,4 +1,5 @@
 import winston from 'winston';
+import { redactValue } from './redact.js';
 
 export type Logger = winston.Logger;
 
@@ -9,7 +10,22 @@ export interface LoggerOptions {
   format?: 'json' | 'pretty';
   /** Silence all output (tests). */
   silent?: boolean;
+  /** Where lines go. Default: the console (stdout; `warn` and `error` on stderr). */
+  transports?: winston.transport[];
 }
+
+/**
+ * The first format of every logger: the message and every field of a line (nested ones too,
+ * within the bounds of `REDACT_LIMITS`) through `redactValue`, so that no line carries a
+ * credential in a URL, whoever logged it and however. Fields are copied, never changed where
+ * the caller holds them.
+ */
+export const redactFormat = winston.format((info) => {
+  // `logger.error(error)` logs the error itself: a copy shows its (not enumerable) message.
+  const line = info instanceof Error ? { ...info, message: info.message } : info;
+  for (const key of Object.keys(line)) line[key] = redactValue(line[key]);
+  return line;
+});
 
 /** The one logger factory. Components take a child of it (`logger.child({ component })`). */
 export function createLogger(options: LoggerOptions = {}): Logger {
@@ -21,6 +37,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     silent: options.silent ?? process.env.USER_SYNC_SILENT === '1',
     format: pretty
       ? winston.format.combine(
+          redactFormat(),
           winston.format.timestamp({ format: 'HH:mm:ss.SSS' }),
           winston.format.colorize(),
           winston.format.printf(({ timestamp, level, message, ...meta }) => {
@@ -30,7 +47,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
             return `${String(timestamp)} ${level} ${String(message)}${rest ? ' ' + rest : ''}`;
           }),
         )
-      : winston.format.combine(winston.format.timestamp(), winston.format.json()),
-    transports: [new winston.transports.Console({ stderrLevels: ['error', 'warn'] })],
+      : winston.format.combine(redactFormat(), winston.format.timestamp(), winston.format.json()),
+    transports: options.transports ?? [new winston.transports.Console({ stderrLevels: ['error', 'warn'] })],
   });
 }

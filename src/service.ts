@@ -1,5 +1,5 @@
 import type { SyncConfig, SyncConfigInput } from './config/schema.js';
-import { enabledTargets } from './config/targets.js';
+import { enabledTargets, insecureUrls } from './config/targets.js';
 import { Deployment, type QueueStatus } from './deployment.js';
 import { toError } from './errors.js';
 import type { Executor } from './executors/executor.js';
@@ -8,6 +8,7 @@ import type { DeadLetterFilter, DeadLetterRecord, ListOptions, Progress } from '
 import type { SyncStats } from './jobs/stats.js';
 import type { Logger } from './logger.js';
 import type { PublisherOptions, UserEventPublisher } from './producers/publisher.js';
+import { redactUrl } from './redact.js';
 import { workerConnection, type Redis } from './redis.js';
 import { MaintenanceWorker, syncSweepScheduler } from './sweep/maintenance-worker.js';
 import type { SweepOptions } from './sweep/run.js';
@@ -108,6 +109,7 @@ export class UserSyncService {
       return;
     }
     const targets = enabledTargets(config);
+    this.warnInsecureTransport(targets);
     let run: Running | undefined;
     try {
       const chosen = targets.map((target) => executors.forTarget(target));
@@ -185,6 +187,22 @@ export class UserSyncService {
   /** The figures of the last sweeps, newest first. */
   getSweepRuns(limit = 20): Promise<SweepRun[]> {
     return this.deployment.getSweepRuns(limit);
+  }
+
+  /**
+   * One warning per target that sends user data over plain http to a host that is not loopback
+   * (see `insecureUrls`), naming the target and its URLs (redacted), each time workers start.
+   */
+  private warnInsecureTransport(targets: readonly SyncConfig['targets'][number][]): void {
+    for (const target of targets) {
+      const urls = insecureUrls(target);
+      if (urls.length === 0) continue;
+      this.deployment.logger.warn(
+        `target ${target.service} sends user data over plain http to a host that is not loopback: ` +
+          'use https, or set allowInsecureHttp: true on the target if this network is private and trusted',
+        { target: target.service, urls: urls.map(redactUrl) },
+      );
+    }
   }
 
   /** Creates (does not start) the workers of this process on a connection of their own. */

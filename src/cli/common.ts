@@ -7,7 +7,7 @@ import { parseDuration } from '../duration.js';
 import { findRedis } from '../embedded-redis.js';
 import { toError } from '../errors.js';
 import { createLogger, type Logger } from '../logger.js';
-import { redactUrl } from '../redact.js';
+import { redactText, redactUrl } from '../redact.js';
 import { DEFAULT_REDIS_URL, connectRedis, type Redis } from '../redis.js';
 import { Deployment } from '../deployment.js';
 
@@ -63,7 +63,8 @@ export function quietLogger(level = 'warn'): Logger {
 
 /**
  * Connects to `url` once, without reconnecting: for one-shot commands and to check a Redis
- * before starting workers on it. Fails fast, saying what to do, when it does not answer.
+ * before starting workers on it. Fails fast, saying what to do, when it does not answer; the
+ * error shows the URL redacted and the driver's reason with the URL's credentials masked.
  */
 export async function connectOnce(
   url: string,
@@ -83,7 +84,7 @@ export async function connectOnce(
     await redis.ping();
   } catch (error) {
     redis.disconnect();
-    const reason = (cause ?? toError(error)).message;
+    const reason = redactText((cause ?? toError(error)).message, [url]);
     throw new Error(`cannot connect to Redis at ${redactUrl(url)} (${reason}): ${hint}`);
   }
   return redis;
@@ -103,7 +104,7 @@ export function localRedisUrl(env: NodeJS.ProcessEnv = process.env): string {
   if (!value) return DEFAULT_REDIS_URL;
   if (!/^redis:\/\/\S+$/.test(value) || !URL.canParse(value)) {
     throw new UsageError(
-      `${LOCAL_REDIS_URL_ENV}: must be a redis:// URL such as redis://127.0.0.1:6379, got "${value}"`,
+      `${LOCAL_REDIS_URL_ENV}: must be a redis:// URL such as redis://127.0.0.1:6379, got ${JSON.stringify(redactUrl(value))}`,
     );
   }
   return value;

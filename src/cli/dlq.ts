@@ -1,6 +1,7 @@
 /** `user-sync dlq list|replay|purge`: the dead-letter queue. */
 import { createInterface } from 'node:readline/promises';
-import type { DeadLetterFilter } from '../jobs/dead-letter.js';
+import type { DeadLetterFilter, DeadLetterRecord } from '../jobs/dead-letter.js';
+import { redactText } from '../redact.js';
 import { UsageError, parseSince, withDeployment, type CommonOptions } from './common.js';
 import { count, formatDeadLetters, plural } from './format.js';
 
@@ -56,12 +57,27 @@ function requireFilterOrAll(verb: string, filter: DeadLetterFilter, all: boolean
   }
 }
 
+/**
+ * What `dlq list` shows of a record: its message, excerpt and history through `redactText`
+ * (records are redacted when written; these may predate that, or come from elsewhere).
+ */
+function shown(record: DeadLetterRecord): DeadLetterRecord {
+  return {
+    ...record,
+    message: redactText(record.message),
+    ...(record.excerpt !== undefined ? { excerpt: redactText(record.excerpt) } : {}),
+    history: record.history.map((line) => redactText(line)),
+  };
+}
+
 /** `dlq list`: newest first. */
 export async function runDlqList(options: DlqListOptions): Promise<void> {
   const filter = deadLetterFilter(options);
-  const { total, records } = await withDeployment(options, (deployment) =>
+  const listed = await withDeployment(options, (deployment) =>
     deployment.listDeadLetters({ ...filter, limit: options.limit }),
   );
+  const total = listed.total;
+  const records = listed.records.map(shown);
   console.log(options.json ? JSON.stringify({ total, records }, null, 2) : formatDeadLetters(total, records));
 }
 

@@ -1,7 +1,8 @@
 /** Loading the configuration: defaults, a JSON file, overrides, then environment variables. */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ConfigError } from '../errors.js';
+import { ConfigError, toError } from '../errors.js';
+import { redactText } from '../redact.js';
 import { parseConfig } from './parse.js';
 import type { SyncConfig, SyncConfigInput } from './schema.js';
 
@@ -35,11 +36,28 @@ function envValue(name: string, raw: string, type: 'bool' | 'int' | 'string'): u
   if (type === 'bool') {
     if (/^(1|true|yes|on)$/i.test(raw)) return true;
     if (/^(0|false|no|off)$/i.test(raw)) return false;
-    throw new ConfigError(name, `must be true or false, got ${JSON.stringify(raw)}`, 'environment');
+    throw new ConfigError(
+      name,
+      `must be true or false, got ${JSON.stringify(redactText(raw))}`,
+      'environment',
+    );
   }
   if (!/^-?\d+$/.test(raw))
-    throw new ConfigError(name, `must be a whole number, got ${JSON.stringify(raw)}`, 'environment');
+    throw new ConfigError(
+      name,
+      `must be a whole number, got ${JSON.stringify(redactText(raw))}`,
+      'environment',
+    );
   return Number(raw);
+}
+
+/**
+ * A JSON.parse error without the piece of the source V8 quotes in some messages (`Unexpected
+ * token 'x', ..."password=…" is not valid JSON`): it may be part of a secret, cut where no
+ * redactor can recognise it. The position, when given, stays.
+ */
+function jsonErrorWithoutSource(error: Error): string {
+  return error.message.replace(/, (?:\.\.\.)?".*"(?:\.\.\.)? is not valid JSON/s, ' (is not valid JSON)');
 }
 
 /** The config file used when none is named: `USER_SYNC_CONFIG`, else `user-sync.config.json` here. */
@@ -84,7 +102,7 @@ export function loadConfig(options: LoadConfigOptions = {}): SyncConfig {
       fromFile = value as Record<string, unknown>;
     } catch (error) {
       if (error instanceof ConfigError) throw error;
-      throw new ConfigError('(file)', `is not valid JSON: ${(error as Error).message}`, file);
+      throw new ConfigError('(file)', `is not valid JSON: ${jsonErrorWithoutSource(toError(error))}`, file);
     }
   }
   const merged: Record<string, unknown> = { ...fromFile };

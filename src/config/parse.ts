@@ -1,10 +1,11 @@
 /**
  * Validating a configuration object: the schema (`schema.ts`) field by field, then the rules
  * that span fields — a target's kind from its URL, the URL its kind needs, secrets resolved
- * from the environment, state reads only for http targets, headers user-sync owns, unique
- * services. Every error names the field.
+ * from the environment, state reads only for http targets, headers user-sync owns, credentials
+ * given twice, unique services. Every error names the field; a URL it echoes is redacted.
  */
 import { ConfigError } from '../errors.js';
+import { redactUrl } from '../redact.js';
 import { isReservedHeader } from './headers.js';
 import {
   DEFAULTS,
@@ -52,6 +53,35 @@ function resolveSecret(value: string, field: string, env: NodeJS.ProcessEnv): st
   return resolved;
 }
 
+/** Whether a URL (a state URL template too) carries user info: `user:password@` or `token@`. */
+function hasUserInfo(url: string): boolean {
+  try {
+    const parsed = new URL(url.replaceAll('{id}', 'id'));
+    return parsed.username !== '' || parsed.password !== '';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A target with credentials in a URL's user info and an `authorization` header (any case)
+ * would send one of them silently; it must say which. Throws a ConfigError naming the URL.
+ */
+function checkOneAuthorization(target: ParsedTarget, field: (name: string) => string): void {
+  const header = Object.keys(target.headers).find((name) => name.toLowerCase() === 'authorization');
+  if (header === undefined) return;
+  const urls = { url: target.url, 'state.url': target.state?.url, 'state.bulkUrl': target.state?.bulkUrl };
+  for (const [name, url] of Object.entries(urls)) {
+    if (url !== undefined && hasUserInfo(url)) {
+      throw new ConfigError(
+        field(name),
+        `carries credentials (user info before "@") while headers.${header} is set too; ` +
+          'only one of them would be sent: remove the user info from the URL or the header',
+      );
+    }
+  }
+}
+
 function finishTarget(target: ParsedTarget, index: number, config: ParsedConfig, env: NodeJS.ProcessEnv) {
   const kind = inferKind(target, index);
   const field = (name: string) => `targets[${index}].${name}`;
@@ -61,7 +91,7 @@ function finishTarget(target: ParsedTarget, index: number, config: ParsedConfig,
     try {
       url = new URL(target.url);
     } catch {
-      throw new ConfigError(field('url'), `is not a valid URL: ${JSON.stringify(target.url)}`);
+      throw new ConfigError(field('url'), `is not a valid URL: ${JSON.stringify(redactUrl(target.url))}`);
     }
     const protocols = kind === 'http' ? ['http:', 'https:'] : ['redis:', 'rediss:'];
     if (!protocols.includes(url.protocol)) {
@@ -90,8 +120,15 @@ function finishTarget(target: ParsedTarget, index: number, config: ParsedConfig,
       throw new ConfigError(field(`headers.${name}`), 'is set by user-sync and cannot be overridden');
     }
   }
+  checkOneAuthorization(target, field);
+  const stateSecrets = target.state?.secrets?.map((s, i) =>
+    resolveSecret(s, field(`state.secrets[${i}]`), env),
+  );
   const result: TargetConfig = {
     ...target,
+    ...(target.state !== undefined
+      ? { state: { ...target.state, ...(stateSecrets !== undefined ? { secrets: stateSecrets } : {}) } }
+      : {}),
     kind,
     secrets: target.secrets.map((s, i) => resolveSecret(s, field(`secrets[${i}]`), env)),
     timeoutMs: target.timeoutMs ?? config.timeout,

@@ -30,6 +30,8 @@ export const DEFAULTS = {
   retryAfterMax: 3_600_000,
   maxSnapshotBytes: 65_536,
   maxTimestampAhead: 86_400_000,
+  maxResponseBytes: 65_536,
+  maxStateResponseBytes: 8_388_608,
   shutdownTimeout: 10_000,
   lockDuration: 30_000,
   tombstoneTtl: 86_400_000,
@@ -71,6 +73,27 @@ const duration = (what = 'a duration') =>
     });
 
 const positiveDuration = duration('a positive duration').refine((ms) => ms > 0, 'must be greater than 0');
+
+/**
+ * Bounds of the response size limits, in bytes: at least 1 KiB (enough for an error's excerpt),
+ * at most 16 MiB for a delivery's answer and 64 MiB for a state answer (a bulk answer of 10,000
+ * ids, the largest batch, is well under 1 MiB): a worker holds up to one such answer per
+ * delivery or state request in flight.
+ */
+export const RESPONSE_LIMIT_BOUNDS = {
+  min: 1_024,
+  maxResponseBytes: 16_777_216,
+  maxStateResponseBytes: 67_108_864,
+} as const;
+
+const responseLimit = (max: number) => {
+  const range = `must be a whole number of bytes from ${RESPONSE_LIMIT_BOUNDS.min} to ${max}`;
+  return z
+    .number({ error: range })
+    .int(range)
+    .min(RESPONSE_LIMIT_BOUNDS.min, `${range} (at least 1 KiB, to read an error answer's excerpt)`)
+    .max(max, `${range} (at most ${max / 1_048_576} MiB)`);
+};
 
 /** A signing secret: `whsec_<base64>` (Standard Webhooks), or `env:NAME` to read it from the environment. */
 const secret = z.string().min(1, 'must not be empty');
@@ -121,11 +144,21 @@ const targetSchema = z.strictObject({
       batchSize: z.number().int().min(1).max(10_000).default(500),
       /** Concurrent single-user requests (default 16). */
       concurrency: z.number().int().min(1).max(256).default(16),
+      /**
+       * Secrets that sign state requests (`whsec_…` or `env:NAME`, several while rotating).
+       * Default: one derived from each delivery secret (`stateSecret`), never a delivery secret.
+       */
+      secrets: z.array(secret).min(1, 'must list at least one secret, or be left out').optional(),
     })
     .refine((st) => (st.url === undefined) !== (st.bulkUrl === undefined), {
       message: 'needs exactly one of url (GET per user) or bulkUrl (POST of ids)',
     })
     .optional(),
+  /**
+   * HTTP targets: user data may go over plain `http://` to this non-loopback host (a private
+   * network you vouch for) without the startup warning and `insecureTransport` flag. Default false.
+   */
+  allowInsecureHttp: z.boolean().optional(),
 });
 
 /** Dashboard roles: `viewer` reads; `operator` also retries, replays, purges, pauses, resumes and sweeps. */
@@ -214,6 +247,15 @@ export const configSchema = z.strictObject({
   maxSnapshotBytes: z.number().int().min(256).default(DEFAULTS.maxSnapshotBytes),
   /** How far in the future an event's timestamp may be; a later one is refused at publish. */
   maxTimestampAhead: positiveDuration.default(DEFAULTS.maxTimestampAhead),
+  /**
+   * The most bytes of a delivery's answer read: a 2xx is delivered whatever its size (the rest
+   * is left unread), a larger error answer fails the attempt (`response_too_large`, retried).
+   */
+  maxResponseBytes: responseLimit(RESPONSE_LIMIT_BOUNDS.maxResponseBytes).default(DEFAULTS.maxResponseBytes),
+  /** The most bytes of a state read's answer read; a larger one fails the read (`response_too_large`). */
+  maxStateResponseBytes: responseLimit(RESPONSE_LIMIT_BOUNDS.maxStateResponseBytes).default(
+    DEFAULTS.maxStateResponseBytes,
+  ),
   /** How long stop() waits for active deliveries before releasing them back to the queue. */
   shutdownTimeout: positiveDuration.default(DEFAULTS.shutdownTimeout),
   /**

@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { TargetConfig } from '../config/schema.js';
+import { insecureUrls } from '../config/targets.js';
 import type { DeadLetters } from '../jobs/dead-letter-store.js';
 import type { TargetStats } from '../jobs/stats.js';
 import type { Deployment } from '../deployment.js';
@@ -26,6 +27,11 @@ export interface TargetSummary {
   headers: string[];
   /** How many signing secrets are active; the secrets are never shown. */
   secrets: number;
+  /**
+   * True when the target sends user data over plain `http://` to a host that is not loopback
+   * and is not marked `allowInsecureHttp` (see `insecureUrls`).
+   */
+  insecureTransport: boolean;
 }
 
 /** A target's summary with how its deliveries are going. */
@@ -57,6 +63,7 @@ export function summarizeTarget(target: TargetConfig): TargetSummary {
     ...(target.kind === 'redis' ? { keyTemplate: target.keyTemplate } : {}),
     headers: Object.keys(target.headers),
     secrets: target.secrets.length,
+    insecureTransport: insecureUrls(target).length > 0,
   };
 }
 

@@ -86,7 +86,11 @@ export class Executors {
     if (!executor) {
       executor =
         kind === 'http'
-          ? createHttpExecutor({ retryAfterMaxMs: this.config.retryAfterMax })
+          ? createHttpExecutor({
+              retryAfterMaxMs: this.config.retryAfterMax,
+              maxResponseBytes: this.config.maxResponseBytes,
+              maxStateResponseBytes: this.config.maxStateResponseBytes,
+            })
           : createRedisExecutor({ tombstoneTtlMs: this.config.tombstoneTtl });
       this.builtins.set(kind, executor);
     }

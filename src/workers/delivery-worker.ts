@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { SyncConfig, TargetConfig } from '../config/schema.js';
-import { targetAccepts } from '../config/targets.js';
+import { targetAccepts, targetUrls } from '../config/targets.js';
 import { withDeadline } from '../deadline.js';
 import { DeliveryError, toError } from '../errors.js';
 import type { DeliveryResult, Executor } from '../executors/executor.js';
@@ -14,6 +14,7 @@ import { beginDelivery, finishDelivery } from '../jobs/scripts.js';
 import { bumpCounter, type TargetCounter } from '../jobs/stats.js';
 import type { Logger } from '../logger.js';
 import type { Redis } from '../redis.js';
+import { redactError, redactText } from '../redact.js';
 import { closeWorker } from './close-worker.js';
 import { decideDelivery } from './decide.js';
 import { UserLock } from './user-lock.js';
@@ -261,7 +262,8 @@ export class DeliveryWorker {
       this.logOutcome(run, 'released', {});
       throw new DelayedError();
     }
-    const err = toError(error);
+    // Its message becomes the job's failedReason (and the dead letter's), its stack the job's stacktrace.
+    const err = redactError(toError(error), targetUrls(this.target));
     const delivery = err instanceof DeliveryError ? err : undefined;
     const retryable = delivery ? delivery.retryable : true;
     const code = delivery?.failureCode ?? 'error';
@@ -283,14 +285,20 @@ export class DeliveryWorker {
     });
   }
 
-  /** Records the dead letter, then fails the job for good. */
+  /**
+   * Records the dead letter, then fails the job for good. Every dead letter's message and
+   * excerpt, and the failedReason of every dead job, are made here: through `redactText`.
+   */
   private async deadLetter(run: Run, reason: DeadLetterReason, last: LastFailure): Promise<never> {
-    const failure = { ...last, attempts: run.attempt };
+    const urls = targetUrls(this.target);
+    const message = redactText(last.message, urls);
+    const excerpt = last.excerpt === undefined ? undefined : redactText(last.excerpt, urls);
+    const failure = { ...last, message, excerpt, attempts: run.attempt };
     await this.options.deadLetters.record(
       recordFromJob(run.job, this.target.service, reason, failure, this.now),
     );
-    this.logOutcome(run, 'dead', { reason, code: last.code, status: last.status, error: last.message });
-    throw new UnrecoverableError(`${reason}: ${last.message}`);
+    this.logOutcome(run, 'dead', { reason, code: last.code, status: last.status, error: message });
+    throw new UnrecoverableError(`${reason}: ${message}`);
   }
 
   /**

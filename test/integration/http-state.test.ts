@@ -7,6 +7,7 @@ import { DeliveryError } from '../../src/errors.js';
 import { createLogger } from '../../src/logger.js';
 import type { ExecutionContext, Executor } from '../../src/executors/executor.js';
 import { createHttpExecutor } from '../../src/executors/http/executor.js';
+import { stateSecret } from '../../src/executors/http/signing.js';
 import { USER_AGENT } from '../../src/executors/http/wire.js';
 import {
   startHttpTarget,
@@ -14,7 +15,7 @@ import {
   type ReceivedRequest,
   type Responder,
 } from '../helpers/http-target.js';
-import { targetConfig } from '../helpers/fixtures.js';
+import { deliveryTask, targetConfig } from '../helpers/fixtures.js';
 
 const logger = createLogger({ silent: true });
 const servers: HttpTarget[] = [];
@@ -192,7 +193,7 @@ describe('http readState, bulk', () => {
     expect(srv.requests.length).toBeLessThanOrEqual(2);
   });
 
-  it('signs the POST so the receiver can verify it with standardwebhooks', async () => {
+  it('signs the POST with state keys, so the receiver can verify it with standardwebhooks', async () => {
     const srv = await server((req, res) => {
       const asked = (JSON.parse(req.body) as { ids: string[] }).ids;
       json(res, 200, { versions: Object.fromEntries(asked.map((id) => [id, 1])) });
@@ -210,11 +211,16 @@ describe('http readState, bulk', () => {
     if (!request) throw new Error('no request');
     expect(String(request.headers['webhook-id'])).toMatch(/^state\.[0-9a-f]+$/);
     expect(request.headers['webhook-timestamp']).toBe(String(Math.floor(now / 1000)));
-    expect(new Webhook(oldSecret).verify(request.body, signatureHeaders(request))).toEqual({
+    // Signed once per delivery secret, with the state secret derived from it: a receiver holding
+    // either verifies it, and never with a delivery secret (a state request is not an event).
+    expect(new Webhook(stateSecret(oldSecret)).verify(request.body, signatureHeaders(request))).toEqual({
       ids: ['u1', 'u2'],
     });
-    expect(() => new Webhook(currentSecret).verify(request.body, signatureHeaders(request))).not.toThrow();
-    expect(() => new Webhook(newSecret()).verify(request.body, signatureHeaders(request))).toThrow();
+    expect(() =>
+      new Webhook(stateSecret(currentSecret)).verify(request.body, signatureHeaders(request)),
+    ).not.toThrow();
+    for (const secret of [oldSecret, currentSecret, newSecret()])
+      expect(() => new Webhook(secret).verify(request.body, signatureHeaders(request))).toThrow();
   });
 });
 
@@ -318,7 +324,7 @@ describe('http readState, single', () => {
     expect(elsewhere.requests).toHaveLength(0);
   });
 
-  it('signs each GET over the empty body, verifiable with standardwebhooks', async () => {
+  it('signs each GET over the empty body with the state key, verifiable with standardwebhooks', async () => {
     const srv = await server((_req, res) => json(res, 200, { version: 2 }));
     const secret = newSecret();
     await reader().readState(
@@ -331,7 +337,8 @@ describe('http readState, single', () => {
     for (const request of srv.requests) {
       expect(request.body).toBe('');
       msgIds.add(String(request.headers['webhook-id']));
-      expect(() => new Webhook(secret).verify('', signatureHeaders(request))).not.toThrow();
+      expect(() => new Webhook(stateSecret(secret)).verify('', signatureHeaders(request))).not.toThrow();
+      expect(() => new Webhook(secret).verify('', signatureHeaders(request))).toThrow();
       expect(() => new Webhook(newSecret()).verify('', signatureHeaders(request))).toThrow();
     }
     expect(msgIds.size).toBe(2);
@@ -343,6 +350,74 @@ describe('http readState, single', () => {
     await reader().readState(['u1'], target(single(`${srv.origin}/users/{id}`)), context());
     expect(srv.requests[0]?.headers['webhook-signature']).toBeUndefined();
     expect(String(srv.requests[0]?.headers['webhook-id'])).toMatch(/^state\./);
+  });
+});
+
+describe('http readState: state requests never pass for deliveries', () => {
+  /** One receiver for everything: deliveries at /hook, single state at /users/<id>, bulk at /bulk. */
+  async function receiver() {
+    return server((req, res) => {
+      if (req.url === '/bulk') {
+        const asked = (JSON.parse(req.body) as { ids: string[] }).ids;
+        json(res, 200, { versions: Object.fromEntries(asked.map((id) => [id, 1])) });
+      } else if (req.url.startsWith('/users/')) json(res, 200, { version: 1 });
+      else json(res, 200, { ok: true });
+    });
+  }
+
+  const verifies = (secret: string, request: ReceivedRequest): boolean => {
+    try {
+      new Webhook(secret).verify(request.body, signatureHeaders(request));
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  it('a captured GET or POST state request verifies with the state secret only; deliveries with the delivery secret only', async () => {
+    const recv = await receiver();
+    const secret = newSecret();
+    const executor = createHttpExecutor();
+    executors.push(executor);
+    const single = target(
+      { url: `${recv.origin}/users/{id}`, batchSize: 500, concurrency: 16 },
+      { url: `${recv.origin}/hook`, secrets: [secret] },
+    );
+    const bulkTarget = target(
+      { bulkUrl: `${recv.origin}/bulk`, batchSize: 500, concurrency: 16 },
+      { url: `${recv.origin}/hook`, secrets: [secret] },
+    );
+    await executor.execute(deliveryTask(), single, context());
+    await executor.readState!(['u1'], single, context());
+    await executor.readState!(['u1', 'u2'], bulkTarget, context());
+
+    const [delivery, get, post] = recv.requests;
+    if (!delivery || !get || !post) throw new Error('missing requests');
+    expect([delivery.method, get.method, post.method]).toEqual(['POST', 'GET', 'POST']);
+    expect(verifies(secret, delivery)).toBe(true);
+    expect(verifies(stateSecret(secret), delivery)).toBe(false);
+    for (const request of [get, post]) {
+      expect(verifies(secret, request)).toBe(false);
+      expect(verifies(stateSecret(secret), request)).toBe(true);
+    }
+  });
+
+  it('signs with state.secrets when given: not with the delivery secret, not with the derived one', async () => {
+    const recv = await receiver();
+    const [secret, own] = [newSecret(), newSecret()];
+    await reader().readState(
+      ['u1'],
+      target(
+        { bulkUrl: `${recv.origin}/bulk`, batchSize: 500, concurrency: 16, secrets: [own] },
+        { secrets: [secret] },
+      ),
+      context(),
+    );
+    const [request] = recv.requests;
+    if (!request) throw new Error('no request');
+    expect(verifies(own, request)).toBe(true);
+    expect(verifies(secret, request)).toBe(false);
+    expect(verifies(stateSecret(secret), request)).toBe(false);
   });
 });
 

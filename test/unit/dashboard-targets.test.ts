@@ -31,6 +31,7 @@ describe('summarizeTarget', () => {
       coalesce: true,
       headers: ['x-api-key'],
       secrets: 2,
+      insecureTransport: false,
     });
     expect(cache).toMatchObject({
       kind: 'redis',

@@ -1,13 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
+import { canReadState } from '../../src/executors/http/state.js';
 import {
   batches,
   bulkStateBody,
-  canReadState,
   isStateVersion,
   parseBulkState,
   parseSingleState,
   stateUrl,
-} from '../../src/executors/http/state.js';
+} from '../../src/executors/http/state-answers.js';
 
 describe('stateUrl', () => {
   const template = 'https://crm.example/users/{id}/version';

@@ -1,7 +1,13 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import { Webhook } from 'standardwebhooks';
-import { signWebhook, signatureKey } from '../../src/executors/http/signing.js';
+import {
+  STATE_SECRET_CONTEXT,
+  signWebhook,
+  signatureKey,
+  stateSecret,
+} from '../../src/executors/http/signing.js';
+import * as publicApi from '../../src/index.js';
 
 const newSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
 const nowSeconds = () => Math.floor(Date.now() / 1000);
@@ -92,5 +98,36 @@ describe('signWebhook', () => {
   it('returns an empty string without secrets and rejects a fractional timestamp', () => {
     expect(signWebhook('id', 1, body, [])).toBe('');
     expect(() => signWebhook('id', 1.5, body, [newSecret()])).toThrow(RangeError);
+  });
+});
+
+describe('stateSecret', () => {
+  const secret = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
+
+  it('is whsec_ + base64(HMAC-SHA256(the secret key, "user-sync state request v1")), as documented', () => {
+    expect(STATE_SECRET_CONTEXT).toBe('user-sync state request v1');
+    const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
+    const expected = createHmac('sha256', key).update('user-sync state request v1', 'utf8').digest('base64');
+    expect(stateSecret(secret)).toBe(`whsec_${expected}`);
+    // A fixed vector, so that receivers in other languages can check their own derivation.
+    expect(stateSecret(secret)).toBe('whsec_Bp/72CtnjSjKqD76kJyPvJSrMr4mApoM76iWysqaubY=');
+  });
+
+  it('is a valid Standard Webhooks secret, different from the one it comes from', () => {
+    const derived = stateSecret(secret);
+    expect(derived).not.toBe(secret);
+    expect(signatureKey(derived)).toHaveLength(32);
+    const now = Math.floor(Date.now() / 1000);
+    const headers = {
+      'webhook-id': 'state.abc',
+      'webhook-timestamp': String(now),
+      'webhook-signature': signWebhook('state.abc', now, '', [derived]),
+    };
+    expect(() => new Webhook(derived).verify('', headers)).not.toThrow();
+    expect(() => new Webhook(secret).verify('', headers)).toThrow();
+  });
+
+  it('is exported from the package, for receivers', () => {
+    expect(publicApi.stateSecret).toBe(stateSecret);
   });
 });

@@ -4,6 +4,7 @@
  */
 import { RequestError } from 'got';
 import { toError } from '../../errors.js';
+import { redactText } from '../../redact.js';
 
 /** What a response status means for a delivery. */
 export type StatusOutcome = 'delivered' | 'retry' | 'dead';
@@ -100,13 +101,14 @@ export function classifyRequestError(error: unknown): {
 
 /**
  * A copy of a request error without got's `options`, which hold the request headers (the
- * target's credentials included) and would leak them wherever the cause is serialized.
+ * target's credentials included) and would leak them wherever the cause is serialized; its
+ * message and stack through `redactText`, with the credentials of `knownUrls` (the target's).
  */
-export function detachedCause(error: unknown): Error {
+export function detachedCause(error: unknown, knownUrls: readonly string[] = []): Error {
   const source = toError(error);
-  const copy = new Error(source.message);
+  const copy = new Error(redactText(source.message, knownUrls));
   copy.name = source.name;
-  if (source.stack !== undefined) copy.stack = source.stack;
+  if (source.stack !== undefined) copy.stack = redactText(source.stack, knownUrls);
   const code: unknown = (source as { code?: unknown }).code;
   if (typeof code === 'string' || typeof code === 'number') Object.assign(copy, { code });
   return copy;

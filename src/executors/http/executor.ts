@@ -5,11 +5,14 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import got, { type Response } from 'got';
-import type { TargetConfig } from '../../config/schema.js';
+import got from 'got';
+import { DEFAULTS, type TargetConfig } from '../../config/schema.js';
 import { DeliveryError, toError } from '../../errors.js';
 import type { DeliveryTask } from '../../jobs/delivery-job.js';
+import { redactText } from '../../redact.js';
 import type { DeliveryResult, ExecutionContext, Executor } from '../executor.js';
+import { targetUrls } from '../../config/targets.js';
+import { RESPONSE_TOO_LARGE, requestBounded, type BoundedResponse } from './bounded-response.js';
 import { classifyRequestError, classifyStatus, detachedCause, parseRetryAfter } from './classify.js';
 import { createStateReader } from './state.js';
 import { signWebhook } from './signing.js';
@@ -21,12 +24,25 @@ export interface HttpExecutorOptions {
   retryAfterMaxMs?: number;
   /** Bytes of a failed response's body kept as the error's excerpt (cut on a UTF-8 boundary). Default 1024. */
   excerptBytes?: number;
+  /**
+   * The most bytes of a delivery's answer read (config `maxResponseBytes`). A 2xx is delivered
+   * whatever its body; a larger error answer fails the attempt, retryably, with failure code
+   * `response_too_large`. Default 65_536 (64 KiB).
+   */
+  maxResponseBytes?: number;
+  /**
+   * The most bytes of a state read's answer read (config `maxStateResponseBytes`); a larger one
+   * fails the read with failure code `response_too_large`. Default 8_388_608 (8 MiB).
+   */
+  maxStateResponseBytes?: number;
 }
 
 /** The defaults of {@link HttpExecutorOptions}. */
 export const HTTP_EXECUTOR_DEFAULTS: Required<HttpExecutorOptions> = {
   retryAfterMaxMs: 3_600_000,
   excerptBytes: 1024,
+  maxResponseBytes: DEFAULTS.maxResponseBytes,
+  maxStateResponseBytes: DEFAULTS.maxStateResponseBytes,
 };
 
 function resolveOptions(options: HttpExecutorOptions): Required<HttpExecutorOptions> {
@@ -36,8 +52,10 @@ function resolveOptions(options: HttpExecutorOptions): Required<HttpExecutorOpti
       `retryAfterMaxMs must be a number of milliseconds >= 0, got ${resolved.retryAfterMaxMs}`,
     );
   }
-  if (!Number.isSafeInteger(resolved.excerptBytes) || resolved.excerptBytes < 0) {
-    throw new RangeError(`excerptBytes must be a whole number >= 0, got ${resolved.excerptBytes}`);
+  for (const name of ['excerptBytes', 'maxResponseBytes', 'maxStateResponseBytes'] as const) {
+    if (!Number.isSafeInteger(resolved[name]) || resolved[name] < 0) {
+      throw new RangeError(`${name} must be a whole number of bytes >= 0, got ${resolved[name]}`);
+    }
   }
   return resolved;
 }
@@ -49,6 +67,11 @@ function utf8Excerpt(body: Buffer, maxBytes: number): string {
   // Step back over continuation bytes (10xxxxxx) so the cut falls before a character's first byte.
   while (end > 0 && ((body[end] ?? 0) & 0xc0) === 0x80) end--;
   return body.subarray(0, end).toString('utf8');
+}
+
+/** The first value of a header node:http may give as a list. */
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }
 
 function requestHeaders(task: DeliveryTask, target: TargetConfig, body: string, timestamp: number) {
@@ -77,12 +100,20 @@ function requestHeaders(task: DeliveryTask, target: TargetConfig, body: string, 
  * status; any other answer, a timeout (`target.timeoutMs`), a connection failure or an abort
  * (`ctx.signal`) throws a DeliveryError saying whether a retry can help.
  *
+ * No more than `maxResponseBytes` of an answer are read (see bounded-response.ts): a 2xx is
+ * decided by its status line, so it is delivered whatever its body, and a body past the limit is
+ * left unread (its connection destroyed, a warning logged); an error answer past the limit
+ * fails the attempt with a retryable DeliveryError, failure code `response_too_large`.
+ *
+ * Error messages built from got's errors, and excerpts of what targets answer, go through
+ * `redactText` with the target's URLs, so that no credential of a URL shows in them.
+ *
  * `readState` reports the versions a target holds for the consistency sweep, through the
- * target's `state` setting and the same agents (see src/workers/http-state.ts). Only targets
- * with a `state` setting can be read (`canReadState`); on any other it throws.
+ * target's `state` setting and the same agents (see state.ts). Only targets with a `state`
+ * setting can be read (`canReadState`); on any other it throws.
  */
 export function createHttpExecutor(options: HttpExecutorOptions = {}): Executor {
-  const { retryAfterMaxMs, excerptBytes } = resolveOptions(options);
+  const { retryAfterMaxMs, excerptBytes, maxResponseBytes, maxStateResponseBytes } = resolveOptions(options);
   const agent = {
     http: new http.Agent({ keepAlive: true }),
     https: new https.Agent({ keepAlive: true }),
@@ -108,43 +139,61 @@ export function createHttpExecutor(options: HttpExecutorOptions = {}): Executor 
     const body = buildWebhookBody(task);
     const timestamp = Math.floor(ctx.now() / 1000);
 
-    let response: Response<Buffer>;
+    let response: BoundedResponse;
     try {
-      response = await client(target.url, {
+      response = await requestBounded(client, target.url, {
         method: target.method,
         headers: requestHeaders(task, target, body, timestamp),
         body,
-        responseType: 'buffer',
-        timeout: { request: target.timeoutMs },
+        timeoutMs: target.timeoutMs,
         signal: ctx.signal,
+        maxBytes: maxResponseBytes,
+        // A 2xx is decided by its status line: only error answers are kept, for their excerpt.
+        keepBody: (status) => classifyStatus(status) !== 'delivered',
       });
     } catch (error) {
       const { retryable, failureCode } = classifyRequestError(error);
-      throw new DeliveryError(`${failureCode} delivering to ${target.service}: ${toError(error).message}`, {
+      const reason = redactText(toError(error).message, targetUrls(target));
+      throw new DeliveryError(`${failureCode} delivering to ${target.service}: ${reason}`, {
         retryable,
         failureCode,
-        cause: detachedCause(error),
+        cause: detachedCause(error, targetUrls(target)),
       });
     }
 
-    const status = response.statusCode;
+    const status = response.status;
     const outcome = classifyStatus(status);
-    if (outcome === 'delivered') return { status };
+    if (outcome === 'delivered') {
+      if (response.tooLarge) {
+        ctx.logger.warn('delivered; answer larger than maxResponseBytes left unread, its connection closed', {
+          status,
+          max_response_bytes: maxResponseBytes,
+        });
+      }
+      return { status };
+    }
+    const excerpt = redactText(utf8Excerpt(response.body, excerptBytes), targetUrls(target));
+    if (response.tooLarge) {
+      throw new DeliveryError(
+        `HTTP ${status} from ${target.service}: answer larger than maxResponseBytes (${maxResponseBytes} bytes), not read further`,
+        { retryable: true, status, failureCode: RESPONSE_TOO_LARGE, excerpt },
+      );
+    }
     const retryable = outcome === 'retry';
     throw new DeliveryError(`HTTP ${status} from ${target.service}`, {
       retryable,
       status,
       failureCode: `http_${status}`,
-      excerpt: utf8Excerpt(response.rawBody, excerptBytes),
+      excerpt,
       retryAfterMs: retryable
-        ? parseRetryAfter(response.headers['retry-after'], ctx.now(), retryAfterMaxMs)
+        ? parseRetryAfter(headerValue(response.headers['retry-after']), ctx.now(), retryAfterMaxMs)
         : undefined,
     });
   }
 
   return {
     execute,
-    readState: createStateReader(client),
+    readState: createStateReader(client, { maxResponseBytes: maxStateResponseBytes }),
     async close() {
       agent.http.destroy();
       agent.https.destroy();

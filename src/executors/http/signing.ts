@@ -42,3 +42,23 @@ export function signWebhook(
     )
     .join(' ');
 }
+
+/** What the key of a derived state secret is an HMAC of: see {@link stateSecret}. */
+export const STATE_SECRET_CONTEXT = 'user-sync state request v1';
+
+/**
+ * The secret that signs state requests (the consistency sweep's reads) for a target whose
+ * `state.secrets` are not set, derived from one of its delivery secrets, so that a state
+ * request never verifies as a delivery (and a captured one can never be replayed as an event):
+ *
+ *     key       = the bytes of `secret` (the base64 after `whsec_`)
+ *     state key = HMAC-SHA256(key, UTF-8 "user-sync state request v1")   (32 bytes)
+ *     returns     "whsec_" + base64(state key)
+ *
+ * A receiver that serves state computes it from the delivery secret it already holds (this
+ * function is exported from the package for that) and verifies state requests with it alone.
+ */
+export function stateSecret(secret: string): string {
+  const derived = createHmac('sha256', signatureKey(secret)).update(STATE_SECRET_CONTEXT, 'utf8').digest();
+  return `${SECRET_PREFIX}${derived.toString('base64')}`;
+}

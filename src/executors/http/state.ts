@@ -10,19 +10,27 @@
  * Anything else — another status, a body that is not the documented JSON, a version that is
  * not a non-negative integer or null, an id missing from a bulk answer, a timeout, a broken
  * connection, an abort — fails the whole read with a retryable DeliveryError (failure code
- * `state_unavailable`), so that the sweep counts the target as unreachable rather than guess.
+ * `state_unavailable`; `response_too_large` for an answer over `maxStateResponseBytes`), so
+ * that the sweep counts the target as unreachable rather than guess.
  *
- * The parsing and validation are pure functions, exported for tests; {@link createStateReader}
+ * State requests are signed with the target's state secrets (see {@link stateSigningSecrets}),
+ * never with its delivery secrets: a state request never verifies as an event.
+ *
+ * The parsing and validation are pure functions (state-answers.ts); {@link createStateReader}
  * does the I/O with the executor's got client (and so its keep-alive agents).
  */
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import type { Got, Response } from 'got';
-import type { TargetConfig } from '../../config/schema.js';
+import type { Got } from 'got';
+import { DEFAULTS, type TargetConfig } from '../../config/schema.js';
+import { targetUrls } from '../../config/targets.js';
 import { DeliveryError, toError } from '../../errors.js';
+import { redactText } from '../../redact.js';
 import type { ExecutionContext, TargetVersions } from '../executor.js';
+import { RESPONSE_TOO_LARGE, requestBounded, type BoundedResponse } from './bounded-response.js';
 import { classifyRequestError, detachedCause } from './classify.js';
-import { signWebhook } from './signing.js';
+import { signWebhook, stateSecret } from './signing.js';
+import { batches, bulkStateBody, parseBulkState, parseSingleState, stateUrl } from './state-answers.js';
 import { isReservedHeader } from '../../config/headers.js';
 import { USER_AGENT } from './wire.js';
 
@@ -48,110 +56,6 @@ export function canReadState(
 ): target is Pick<TargetConfig, 'state'> & { state: TargetStateConfig } {
   const state = target.state;
   return state !== undefined && (state.url !== undefined || state.bulkUrl !== undefined);
-}
-
-/**
- * The single-user state URL: every `{id}` in `template` replaced by the percent-encoded user
- * id (`encodeURIComponent`), so that an id can never add path segments, a query or a fragment.
- * Throws when the template has no `{id}` (every user would read the same resource).
- */
-export function stateUrl(template: string, userId: string): string {
-  if (!template.includes('{id}')) throw new Error('state url template must contain "{id}"');
-  return template.replaceAll('{id}', encodeURIComponent(userId));
-}
-
-/** The body of a bulk state request, exactly as sent and signed. */
-export function bulkStateBody(ids: readonly string[]): string {
-  return JSON.stringify({ ids });
-}
-
-/** Whether `value` is a version a target may report: a non-negative safe integer, or null. */
-export function isStateVersion(value: unknown): value is number | null {
-  return value === null || (Number.isSafeInteger(value) && (value as number) >= 0);
-}
-
-/** A short, printable rendering of an unexpected JSON value, for error messages. */
-function describeValue(value: unknown): string {
-  let text: string;
-  try {
-    text = JSON.stringify(value) ?? String(value);
-  } catch {
-    text = String(value);
-  }
-  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
-}
-
-function parseJson(body: string | Buffer): unknown {
-  const text = typeof body === 'string' ? body : body.toString('utf8');
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    throw new Error('answer is not JSON');
-  }
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/**
- * Parses the 200 answer of a single-user state request: `{ "version": n }` with n a
- * non-negative integer. Throws an Error naming the user when the body is anything else.
- */
-export function parseSingleState(body: string | Buffer, userId: string): number {
-  const parsed = parseJson(body);
-  if (!isPlainObject(parsed) || !Object.hasOwn(parsed, 'version')) {
-    throw new Error(`answer for user ${JSON.stringify(userId)} is not { "version": n }`);
-  }
-  const version = parsed.version;
-  if (version === null || !isStateVersion(version)) {
-    throw new Error(
-      `answer for user ${JSON.stringify(userId)} has version ${describeValue(version)}, not a non-negative integer`,
-    );
-  }
-  return version;
-}
-
-/**
- * Parses the 200 answer of a bulk state request for `ids`: `{ "versions": { "<id>": n | null } }`.
- * Every id asked for must be there with a non-negative integer or null; ids not asked for are
- * ignored. Throws an Error naming the first id missing or holding something else.
- */
-export function parseBulkState(body: string | Buffer, ids: readonly string[]): Map<string, number | null> {
-  const parsed = parseJson(body);
-  if (!isPlainObject(parsed) || !isPlainObject(parsed.versions)) {
-    throw new Error('answer is not { "versions": { "<id>": n | null } }');
-  }
-  const versions = parsed.versions;
-  const result = new Map<string, number | null>();
-  const missing: string[] = [];
-  for (const id of ids) {
-    if (!Object.hasOwn(versions, id)) {
-      missing.push(id);
-      continue;
-    }
-    const version = versions[id];
-    if (!isStateVersion(version)) {
-      throw new Error(
-        `answer has version ${describeValue(version)} for user ${JSON.stringify(id)}, not a non-negative integer or null`,
-      );
-    }
-    result.set(id, version);
-  }
-  if (missing.length > 0) {
-    throw new Error(
-      `answer leaves out ${missing.length} of the ${ids.length} ids asked for, first ${JSON.stringify(missing[0])}`,
-    );
-  }
-  return result;
-}
-
-/** `items` cut into consecutive slices of at most `size`. */
-export function batches<T>(items: readonly T[], size: number): T[][] {
-  if (!Number.isSafeInteger(size) || size < 1) throw new RangeError(`batch size must be >= 1, got ${size}`);
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
 }
 
 /**
@@ -188,6 +92,14 @@ async function forEachLimited<T>(
   if (failure !== undefined) throw failure.error;
 }
 
+/**
+ * The secrets that sign a target's state requests: its `state.secrets` when set, else one
+ * derived from each of its delivery secrets ({@link stateSecret}); none when it has neither.
+ */
+export function stateSigningSecrets(target: Pick<TargetConfig, 'secrets' | 'state'>): string[] {
+  return target.state?.secrets ?? target.secrets.map(stateSecret);
+}
+
 function stateHeaders(target: TargetConfig, body: string, timestampSeconds: number, post: boolean) {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(target.headers)) {
@@ -199,22 +111,22 @@ function stateHeaders(target: TargetConfig, body: string, timestampSeconds: numb
   const msgId = `state.${randomBytes(12).toString('hex')}`;
   headers['webhook-id'] = msgId;
   headers['webhook-timestamp'] = String(timestampSeconds);
-  if (target.secrets.length > 0) {
-    headers['webhook-signature'] = signWebhook(msgId, timestampSeconds, body, target.secrets);
-  }
+  const secrets = stateSigningSecrets(target);
+  if (secrets.length > 0) headers['webhook-signature'] = signWebhook(msgId, timestampSeconds, body, secrets);
   return headers;
 }
 
-function excerptOf(body: Buffer): string {
-  const text = body.toString('utf8');
-  return text.length > EXCERPT_CHARS ? text.slice(0, EXCERPT_CHARS) : text;
+/** The start of an answer, for an error, with the credentials of the target's URLs masked. */
+function excerptOf(body: Buffer, target: TargetConfig): string {
+  const text = body.subarray(0, EXCERPT_CHARS * 4).toString('utf8');
+  return redactText(text.length > EXCERPT_CHARS ? text.slice(0, EXCERPT_CHARS) : text, targetUrls(target));
 }
 
 function unavailable(
   target: TargetConfig,
   what: string,
   cause: string,
-  extra: { status?: number; excerpt?: string; cause?: unknown } = {},
+  extra: { status?: number; excerpt?: string; cause?: unknown; failureCode?: string } = {},
 ): DeliveryError {
   return new DeliveryError(`cannot read state of target ${target.service}: ${cause} (${what})`, {
     retryable: true,
@@ -234,14 +146,18 @@ export type StateReader = (
  * Creates the `readState` of the http executor around its got client (keep-alive agents, no
  * retries, no redirects, no throwing on statuses). Every request carries the target's headers,
  * `user-agent`, `accept: application/json`, `webhook-id` (`state.<random>`),
- * `webhook-timestamp` and, when the target has secrets, a Standard Webhooks
- * `webhook-signature` over the body (the empty string for a GET), so receivers can
- * authenticate the caller. Each request is bounded by `target.timeoutMs` and `ctx.signal`.
+ * `webhook-timestamp` and, when the target has state secrets ({@link stateSigningSecrets}), a
+ * Standard Webhooks `webhook-signature` over the body (the empty string for a GET), so
+ * receivers can authenticate the caller. Each request is bounded by `target.timeoutMs` and
+ * `ctx.signal`, and its answer by `maxResponseBytes` (default 8 MiB): a larger one fails the
+ * read with failure code `response_too_large`.
  *
  * The Map returned has an entry for every id asked for. A target without a `state` setting
  * throws a non-retryable DeliveryError (failure code `config`): check {@link canReadState} first.
  */
-export function createStateReader(client: Got): StateReader {
+export function createStateReader(client: Got, options: { maxResponseBytes?: number } = {}): StateReader {
+  const maxResponseBytes = options.maxResponseBytes ?? DEFAULTS.maxStateResponseBytes;
+
   async function request(
     url: string,
     target: TargetConfig,
@@ -249,26 +165,39 @@ export function createStateReader(client: Got): StateReader {
     signal: AbortSignal,
     what: string,
     body?: string,
-  ): Promise<Response<Buffer>> {
+  ): Promise<BoundedResponse> {
     const timestamp = Math.floor(ctx.now() / 1000);
+    let response: BoundedResponse;
     try {
-      return await client(url, {
+      response = await requestBounded(client, url, {
         method: body === undefined ? 'GET' : 'POST',
         headers: stateHeaders(target, body ?? '', timestamp, body !== undefined),
         ...(body === undefined ? {} : { body }),
-        responseType: 'buffer',
-        timeout: { request: target.timeoutMs },
-        retry: { limit: 0 },
-        followRedirect: false,
-        throwHttpErrors: false,
+        timeoutMs: target.timeoutMs,
         signal,
+        maxBytes: maxResponseBytes,
+        keepBody: () => true,
       });
     } catch (error) {
       const { failureCode } = classifyRequestError(error);
-      throw unavailable(target, what, `${failureCode}: ${toError(error).message}`, {
-        cause: detachedCause(error),
+      const urls = targetUrls(target);
+      throw unavailable(target, what, `${failureCode}: ${redactText(toError(error).message, urls)}`, {
+        cause: detachedCause(error, urls),
       });
     }
+    if (response.tooLarge) {
+      throw unavailable(
+        target,
+        what,
+        `answer larger than maxStateResponseBytes (${maxResponseBytes} bytes), not read further`,
+        {
+          status: response.status,
+          excerpt: excerptOf(response.body, target),
+          failureCode: RESPONSE_TOO_LARGE,
+        },
+      );
+    }
+    return response;
   }
 
   async function readSingle(
@@ -282,20 +211,23 @@ export function createStateReader(client: Got): StateReader {
     await forEachLimited(ids, concurrency, ctx.signal, async (id, signal) => {
       const what = `user ${JSON.stringify(id)}`;
       const response = await request(stateUrl(template, id), target, ctx, signal, what);
-      const status = response.statusCode;
+      const status = response.status;
       if (status === 404) {
         held.set(id, null);
         return;
       }
       if (status !== 200) {
-        throw unavailable(target, what, `HTTP ${status}`, { status, excerpt: excerptOf(response.rawBody) });
+        throw unavailable(target, what, `HTTP ${status}`, {
+          status,
+          excerpt: excerptOf(response.body, target),
+        });
       }
       try {
-        held.set(id, parseSingleState(response.rawBody, id));
+        held.set(id, parseSingleState(response.body, id));
       } catch (error) {
         throw unavailable(target, what, `invalid answer: ${toError(error).message}`, {
           status,
-          excerpt: excerptOf(response.rawBody),
+          excerpt: excerptOf(response.body, target),
         });
       }
     });
@@ -313,17 +245,20 @@ export function createStateReader(client: Got): StateReader {
     await forEachLimited(batches(ids, batchSize), BULK_CONCURRENCY, ctx.signal, async (batch, signal) => {
       const what = `bulk request of ${batch.length} ids`;
       const response = await request(bulkUrl, target, ctx, signal, what, bulkStateBody(batch));
-      const status = response.statusCode;
+      const status = response.status;
       if (status !== 200) {
-        throw unavailable(target, what, `HTTP ${status}`, { status, excerpt: excerptOf(response.rawBody) });
+        throw unavailable(target, what, `HTTP ${status}`, {
+          status,
+          excerpt: excerptOf(response.body, target),
+        });
       }
       let versions: Map<string, number | null>;
       try {
-        versions = parseBulkState(response.rawBody, batch);
+        versions = parseBulkState(response.body, batch);
       } catch (error) {
         throw unavailable(target, what, `invalid answer: ${toError(error).message}`, {
           status,
-          excerpt: excerptOf(response.rawBody),
+          excerpt: excerptOf(response.body, target),
         });
       }
       for (const [id, version] of versions) held.set(id, version);

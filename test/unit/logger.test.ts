@@ -1,0 +1,58 @@
+import { describe, expect, it } from '@jest/globals';
+import Transport from 'winston-transport';
+import { createLogger } from '../../src/logger.js';
+import { captureLogger } from '../helpers/capture-logger.js';
+
+const SECRET = 's3cr3t-value';
+const REDIS_URL = `redis://:${SECRET}@cache:6379/0?password=${SECRET}`;
+const HOOK_URL = `https://svc:${SECRET}@api.example.com/hooks?token=${SECRET}`;
+
+describe('createLogger: every line redacted', () => {
+  it('redacts the message and every string field, nested ones too, in JSON lines', () => {
+    const { logger, lines, entries } = captureLogger();
+    const error = Object.assign(new Error(`connect ECONNREFUSED ${REDIS_URL}`), { code: 'ECONNREFUSED' });
+    logger.warn(`cannot reach ${HOOK_URL}`, {
+      url: REDIS_URL,
+      urls: [HOOK_URL],
+      target: { service: 'orders', state: { bulkUrl: HOOK_URL } },
+      error,
+      attempt: 2,
+    });
+    logger.child({ redisUrl: REDIS_URL }).info('child logger', { detail: { at: new URL(HOOK_URL) } });
+    logger.error(new Error(`failed at ${HOOK_URL}`));
+    for (const line of lines) expect(line).not.toContain(SECRET);
+    expect(entries[0]).toMatchObject({
+      level: 'warn',
+      message: 'cannot reach https://svc:***@api.example.com/hooks?token=***',
+      url: 'redis://:***@cache:6379/0?password=***',
+      urls: ['https://svc:***@api.example.com/hooks?token=***'],
+      target: { service: 'orders', state: { bulkUrl: 'https://svc:***@api.example.com/hooks?token=***' } },
+      error: { name: 'Error', code: 'ECONNREFUSED' },
+      attempt: 2,
+    });
+    expect(entries[1]).toMatchObject({ redisUrl: 'redis://:***@cache:6379/0?password=***' });
+    expect(entries[2]?.message).toBe('failed at https://svc:***@api.example.com/hooks?token=***');
+  });
+
+  it('never changes the fields the caller passed', () => {
+    const { logger } = captureLogger();
+    const fields = { url: REDIS_URL, nested: { url: HOOK_URL } };
+    logger.info('x', fields);
+    expect(fields).toEqual({ url: REDIS_URL, nested: { url: HOOK_URL } });
+  });
+
+  it('redacts the readable (pretty) lines too', () => {
+    const lines: string[] = [];
+    class Capture extends Transport {
+      override log(info: Record<string | symbol, unknown>, next: () => void) {
+        lines.push(String(info[Symbol.for('message')]));
+        next();
+      }
+    }
+    const logger = createLogger({ format: 'pretty', silent: false, transports: [new Capture()] });
+    logger.info(`delivery to ${HOOK_URL}`, { url: REDIS_URL, nested: { url: HOOK_URL } });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('https://svc:***@api.example.com/hooks?token=***');
+    expect(lines[0]).not.toContain(SECRET);
+  });
+});
