@@ -1,5 +1,6 @@
 import type { SyncConfig, SyncConfigInput } from './config/schema.js';
 import { enabledTargets, insecureUrls } from './config/targets.js';
+import { settlesWithin } from './deadline.js';
 import { Deployment, type QueueStatus } from './deployment.js';
 import { toError } from './errors.js';
 import type { Executor } from './executors/executor.js';
@@ -41,6 +42,10 @@ interface Running {
   maintenance: MaintenanceWorker | undefined;
   heartbeat: Heartbeat | undefined;
   reconciler: NodeJS.Timeout | undefined;
+  /** The reconciliation in progress, if any: stop() waits for it (bounded) before closing. */
+  reconciling: Promise<void> | undefined;
+  /** Set by stop(): a reconciliation in progress ends after its current target. */
+  closing: boolean;
   signalHandler: (() => void) | undefined;
 }
 
@@ -240,6 +245,8 @@ export class UserSyncService {
       maintenance,
       heartbeat: undefined,
       reconciler: undefined,
+      reconciling: undefined,
+      closing: false,
       signalHandler: undefined,
     };
   }
@@ -254,8 +261,11 @@ export class UserSyncService {
     if (targets.length > 0) await d.redis.sadd(d.keys.targets, ...targets);
     run.heartbeat = new Heartbeat(d.redis, d.keys, thisProcess(d.config.workers), d.logger);
     await run.heartbeat.start();
-    void this.reconcile(targets);
-    run.reconciler = setInterval(() => void this.reconcile(targets), RECONCILE_MS);
+    const reconcile = () => {
+      run.reconciling ??= this.reconcile(run, targets).finally(() => (run.reconciling = undefined));
+    };
+    reconcile();
+    run.reconciler = setInterval(reconcile, RECONCILE_MS);
     run.reconciler.unref();
     if (this.options.handleSignals) {
       run.signalHandler = () => {
@@ -274,15 +284,21 @@ export class UserSyncService {
       process.off('SIGINT', run.signalHandler);
     }
     clearInterval(run.reconciler);
+    run.closing = true;
     const timeout = this.deployment.config.shutdownTimeout;
-    await Promise.all([...run.workers.map((w) => w.close(timeout)), run.maintenance?.close(timeout)]);
+    await Promise.all([
+      ...run.workers.map((w) => w.close(timeout)),
+      run.maintenance?.close(timeout),
+      run.reconciling && settlesWithin(run.reconciling, timeout),
+    ]);
     await run.heartbeat?.stop();
     await run.workerRedis.quit().catch(() => run.workerRedis.disconnect());
   }
 
   /** Records dead letters of jobs BullMQ failed by itself, and trims old ones (see DeadLetters.reconcile, trim). */
-  private async reconcile(targets: readonly string[]): Promise<void> {
+  private async reconcile(run: Running, targets: readonly string[]): Promise<void> {
     for (const target of targets) {
+      if (run.closing) return;
       try {
         await this.deployment.deadLetters.reconcile(target);
         await this.deployment.deadLetters.trim(target);
