@@ -97,10 +97,26 @@ function single(req, name) {
 }
 
 function reply(res, status, body) {
-  const headers = { 'content-type': 'application/json' };
-  // A request whose body is not read to its end cannot leave its connection open.
-  if (status === 413) headers.connection = 'close';
-  res.writeHead(status, headers).end(JSON.stringify(body));
+  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+}
+
+/** What is still read (and thrown away) of a refused body, so the client sees the 413 rather than a reset. */
+const DISCARD_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Answers 413 and throws away what the client still sends, never keeping it, up to
+ * DISCARD_BYTES (the connection then serves the next request); past that it is cut. Closing at
+ * once, with the body unread, would make the kernel reset the connection, and the client could
+ * lose the answer.
+ */
+function refuseTooLarge(req, res, alreadyRead = 0) {
+  reply(res, 413, { ok: false, error: 'body too large' });
+  let discarded = alreadyRead;
+  req.on('data', (chunk) => {
+    discarded += chunk.length;
+    if (discarded > DISCARD_BYTES) req.destroy();
+  });
+  req.resume();
 }
 
 function handle(req, res, body) {
@@ -139,9 +155,7 @@ const server = createServer((req, res) => {
     req.resume();
     return;
   }
-  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
-    return reply(res, 413, { ok: false, error: 'body too large' });
-  }
+  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) return refuseTooLarge(req, res);
   const chunks = [];
   let size = 0;
   let refused = false;
@@ -151,7 +165,7 @@ const server = createServer((req, res) => {
     if (size > MAX_BODY_BYTES) {
       refused = true;
       chunks.length = 0;
-      reply(res, 413, { ok: false, error: 'body too large' });
+      refuseTooLarge(req, res, size);
       return;
     }
     chunks.push(chunk);
