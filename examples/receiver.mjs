@@ -10,7 +10,7 @@
 //
 // Every request is answered (user-sync retries 408, 429 and 5xx, and dead-letters other 4xx):
 //   405  not a POST
-//   413  a body over 1 MiB (not read further)
+//   413  a body over 1 MiB (not kept: up to 8 MiB more is read and thrown away, then the connection is cut)
 //   400  webhook headers missing, repeated or malformed (a webhook-timestamp that is not digits,
 //        an id over 256 characters), or a correctly signed body that is not a user-sync event
 //   401  a webhook-timestamp more than 5 minutes from now, or no signature that verifies
