@@ -53,7 +53,7 @@ import {
   type SweepRun,
   type SyncConfigInput,
 } from '../src/index.js';
-import { keys as keysOf, type Keys } from '../src/jobs/names.js';
+import { partitionKeys as keysOf, type Keys } from '../src/jobs/names.js';
 import { redactUrl } from '../src/redact.js';
 import { TEST_REDIS_URL, deletePrefix, uniquePrefix } from '../test/helpers/redis.js';
 

@@ -10,7 +10,7 @@ import { enabledTargets } from './config/targets.js';
 import { Executors, type ExecutorSources } from './executors/choose.js';
 import type { DeadLetterFilter, DeadLetterRecord, ListOptions, Progress } from './jobs/dead-letter.js';
 import { DeadLetters } from './jobs/dead-letter-store.js';
-import { keys, type Keys } from './jobs/names.js';
+import { Keyspace } from './jobs/names.js';
 import { QueueSet } from './jobs/queues.js';
 import { readStats, type SyncStats } from './jobs/stats.js';
 import { createLogger, type Logger } from './logger.js';
@@ -44,7 +44,8 @@ export interface DeploymentOptions extends ExecutorSources {
 export class Deployment {
   readonly config: SyncConfig;
   readonly redis: Redis;
-  readonly keys: Keys;
+  /** Its keys: the deployment's own, and each partition's. */
+  readonly keyspace: Keyspace;
   readonly queues: QueueSet;
   readonly deadLetters: DeadLetters;
   readonly logger: Logger;
@@ -67,15 +68,15 @@ export class Deployment {
       typeof redis === 'object'
         ? redis
         : connectRedis(redis ?? this.config.redisUrl ?? process.env.REDIS_URL ?? DEFAULT_REDIS_URL);
-    this.keys = keys(this.config.prefix);
+    this.keyspace = new Keyspace(this.config.prefix, this.config.partitions);
     this.logger = (options.logger ?? createLogger()).child({ component: 'user-sync' });
-    this.queues = new QueueSet(this.redis, this.config.prefix, (error) =>
+    this.queues = new QueueSet(this.redis, this.keyspace, (error) =>
       this.logger.warn('redis connection error', { error: error.message }),
     );
     this.deadLetters = new DeadLetters(
       this.queues,
       this.redis,
-      this.keys,
+      this.keyspace,
       this.config,
       this.logger,
       options.now,
@@ -101,20 +102,20 @@ export class Deployment {
    * ran (a dashboard or CLI with a partial config still shows every target's figures).
    */
   async knownTargets(): Promise<string[]> {
-    const known = await this.redis.smembers(this.keys.targets);
+    const known = await this.redis.smembers(this.keyspace.deployment.targets);
     return [...new Set([...this.config.targets.map((t) => t.service), ...known.sort()])];
   }
 
   /** Counters since the deployment began, the same from every process. */
   async getStats(): Promise<SyncStats> {
-    return readStats(this.redis, this.keys, await this.knownTargets());
+    return readStats(this.redis, this.keyspace, await this.knownTargets());
   }
 
   /** Backlog, cap and live workers across every process; `is_running` is false here (no workers). */
   async getQueueStatus(): Promise<QueueStatus> {
     const [backlogs, workers] = await Promise.all([
       Promise.all(enabledTargets(this.config).map((t) => this.queues.backlog(t.service))),
-      readLiveWorkers(this.redis, this.keys),
+      readLiveWorkers(this.redis, this.keyspace.deployment),
     ]);
     return {
       queue_length: backlogs.reduce((a, b) => a + b, 0),
@@ -151,7 +152,7 @@ export class Deployment {
     return runSweep(
       {
         redis: this.redis,
-        keys: this.keys,
+        keyspace: this.keyspace,
         config: this.config,
         queues: this.queues,
         logger: this.logger,
@@ -164,7 +165,7 @@ export class Deployment {
 
   /** The figures of the last sweeps, newest first. */
   getSweepRuns(limit = 20): Promise<SweepRun[]> {
-    return readSweepRuns(this.redis, this.keys, limit);
+    return readSweepRuns(this.redis, this.keyspace.deployment, limit);
   }
 
   /** Closes the executors' connections, the queues, and the Redis connection if it opened it. */

@@ -10,7 +10,8 @@ export type ErrorCode =
   | 'USER_SYNC_ERR_QUEUE_FULL'
   | 'USER_SYNC_ERR_DELIVERY'
   | 'USER_SYNC_ERR_NOT_FOUND'
-  | 'USER_SYNC_ERR_REDIS';
+  | 'USER_SYNC_ERR_REDIS'
+  | 'USER_SYNC_ERR_REPLICATION';
 
 export class UserSyncError extends Error {
   readonly code: ErrorCode;
@@ -106,6 +107,28 @@ export class DeliveryError extends UserSyncError {
   /** @deprecated The former name of `failureCode`. */
   get reason(): string {
     return this.failureCode;
+  }
+}
+
+/**
+ * A publish was written on the master but fewer replicas than `replicaAcks` confirmed it within
+ * `replicaAckTimeout`: a failover now could lose it. Publishing the same event id again is safe
+ * (it is a duplicate once enqueued) and waits again.
+ */
+export class ReplicationError extends UserSyncError {
+  readonly eventId: string;
+  readonly acked: number;
+  readonly wanted: number;
+  constructor(eventId: string, acked: number, wanted: number, timeoutMs: number) {
+    super(
+      'USER_SYNC_ERR_REPLICATION',
+      `event ${eventId} was written, but ${acked} of the ${wanted} replicas asked for (replicaAcks) confirmed it ` +
+        `within ${timeoutMs} ms: it could be lost if its master fails now. Publishing the same event id again ` +
+        'is safe and waits again; check the replicas (INFO replication) if this keeps happening',
+    );
+    this.eventId = eventId;
+    this.acked = acked;
+    this.wanted = wanted;
   }
 }
 

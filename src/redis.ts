@@ -1,15 +1,21 @@
 import { createHash } from 'node:crypto';
-import { Redis as IORedis, type Redis, type RedisOptions } from 'ioredis';
+import calculateSlot from 'cluster-key-slot';
+import { Cluster, Redis as IORedis, type RedisOptions } from 'ioredis';
 import { withDeadline } from './deadline.js';
 import { toError } from './errors.js';
 
-export type { Redis };
+/**
+ * A connection to the deployment's Redis: one server (ioredis `Redis`) or a Redis Cluster
+ * (ioredis `Cluster`). Everything user-sync runs on it works on both.
+ */
+export type Redis = IORedis | Cluster;
+export { Cluster, IORedis };
 
 /** The Redis used when neither the config nor `REDIS_URL` names one. */
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
 /** Connects to a Redis URL with options fit for user-sync's own commands (not BullMQ's blocking ones). */
-export function connectRedis(url: string, options: RedisOptions = {}): Redis {
+export function connectRedis(url: string, options: RedisOptions = {}): IORedis {
   return new IORedis(url, { maxRetriesPerRequest: 20, ...options });
 }
 
@@ -18,6 +24,11 @@ export function connectRedis(url: string, options: RedisOptions = {}): Redis {
  * `maxRetriesPerRequest: null` as BullMQ requires for blocking commands.
  */
 export function workerConnection(base: Redis): Redis {
+  if (base instanceof Cluster) {
+    return base.duplicate(undefined, {
+      redisOptions: { ...base.options.redisOptions, maxRetriesPerRequest: null },
+    });
+  }
   return base.duplicate({ maxRetriesPerRequest: null });
 }
 
@@ -67,6 +78,26 @@ export async function pingRedis(target: Redis | string, timeoutMs = 1_000): Prom
     ping.catch(() => undefined);
     if (client !== target) client.disconnect();
   }
+}
+
+/**
+ * Waits until `replicas` replicas hold every write sent before on the connection that serves
+ * `key` (Redis WAIT), at most `timeoutMs`. On a Cluster, WAIT goes to the master that owns the
+ * key's slot, over the connection the writes went through. Returns how many replicas confirmed.
+ */
+export async function waitForReplicas(
+  redis: Redis,
+  key: string,
+  replicas: number,
+  timeoutMs: number,
+): Promise<number> {
+  if (redis instanceof Cluster) {
+    const owner = redis.slots[calculateSlot(key)]?.[0];
+    const node = redis.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === owner);
+    if (!node) throw new Error(`no master serves the slot of ${key} (cluster topology changing?)`);
+    return Number(await node.call('WAIT', replicas, timeoutMs));
+  }
+  return Number(await redis.call('WAIT', replicas, timeoutMs));
 }
 
 /** A Lua script run with EVALSHA, loaded on first NOSCRIPT (after a restart or on a new server). */

@@ -1,4 +1,5 @@
 import type { SyncConfig, SyncConfigInput } from './config/schema.js';
+import { partitionList } from './config/parse.js';
 import { enabledTargets, insecureUrls } from './config/targets.js';
 import { settlesWithin } from './deadline.js';
 import { Deployment, type QueueStatus } from './deployment.js';
@@ -15,7 +16,9 @@ import { MaintenanceWorker, syncSweepScheduler } from './sweep/maintenance-worke
 import type { SweepOptions } from './sweep/run.js';
 import type { SweepRun } from './sweep/classify.js';
 import { DeliveryWorker, type DeliveryOutcome } from './workers/delivery-worker.js';
+import { checkPartitions } from './jobs/meta.js';
 import { Heartbeat, thisProcess } from './workers/heartbeat.js';
+import { concurrencyShares, partitionRateLimit } from './workers/shares.js';
 
 export type { QueueStatus } from './deployment.js';
 
@@ -117,6 +120,7 @@ export class UserSyncService {
     this.warnInsecureTransport(targets);
     let run: Running | undefined;
     try {
+      await checkPartitions(this.deployment.redis, this.deployment.keyspace);
       const chosen = targets.map((target) => executors.forTarget(target));
       run = this.openWorkers(targets.map((target, i) => ({ target, executor: chosen[i] as Executor })));
       await this.startWorkers(
@@ -129,7 +133,11 @@ export class UserSyncService {
       throw error;
     }
     this.running = run;
-    logger.info('user-sync started', { targets: targets.map((t) => t.service), concurrency: config.workers });
+    logger.info('user-sync started', {
+      targets: targets.map((t) => t.service),
+      concurrency: config.workers,
+      ...(config.partitions > 1 ? { partitions: this.partitions().join(','), of: config.partitions } : {}),
+    });
   }
 
   /**
@@ -210,30 +218,45 @@ export class UserSyncService {
     }
   }
 
+  /** The partitions this process delivers: `workerPartitions`, or all. */
+  private partitions(): number[] {
+    const { workerPartitions, partitions } = this.deployment.config;
+    return workerPartitions === undefined
+      ? Array.from({ length: partitions }, (_, p) => p)
+      : partitionList(workerPartitions, partitions);
+  }
+
   /** Creates (does not start) the workers of this process on a connection of their own. */
   private openWorkers(chosen: Array<{ target: SyncConfig['targets'][number]; executor: Executor }>): Running {
     const d = this.deployment;
     const workerRedis = workerConnection(d.redis);
-    const workers = chosen.map(
-      ({ target, executor }) =>
-        new DeliveryWorker({
-          target,
-          config: d.config,
-          executor,
-          workerConnection: workerRedis,
-          redis: d.redis,
-          keys: d.keys,
-          deadLetters: d.deadLetters,
-          logger: d.logger,
-          ...(this.options.onOutcome ? { onOutcome: this.options.onOutcome } : {}),
-          ...(this.options.now ? { now: this.options.now } : {}),
-        }),
+    const partitions = this.partitions();
+    const shares = concurrencyShares(d.config.workers, partitions.length);
+    const workers = chosen.flatMap(({ target, executor }) =>
+      partitions.map(
+        (partition, i) =>
+          new DeliveryWorker({
+            target,
+            config: d.config,
+            executor,
+            workerConnection: workerRedis,
+            redis: d.redis,
+            partition,
+            keys: d.keyspace.partition(partition),
+            concurrency: shares[i] as number,
+            limiter: target.rateLimit && partitionRateLimit(target.rateLimit, d.keyspace.partitions),
+            deadLetters: d.deadLetters,
+            logger: d.logger,
+            ...(this.options.onOutcome ? { onOutcome: this.options.onOutcome } : {}),
+            ...(this.options.now ? { now: this.options.now } : {}),
+          }),
+      ),
     );
     const maintenance = d.config.consistencyCheck
       ? new MaintenanceWorker({
           connection: workerRedis,
           redis: d.redis,
-          keys: d.keys,
+          keys: d.keyspace.deployment,
           config: d.config,
           logger: d.logger,
           sweep: (options) => d.runSweep(options),
@@ -256,10 +279,10 @@ export class UserSyncService {
     const d = this.deployment;
     for (const worker of run.workers) worker.start();
     run.maintenance?.start();
-    await syncSweepScheduler(d.queues, d.redis, d.keys, d.config, d.logger);
+    await syncSweepScheduler(d.queues, d.redis, d.keyspace.deployment, d.config, d.logger);
     await Promise.all(run.workers.map((w) => w.worker.waitUntilReady()));
-    if (targets.length > 0) await d.redis.sadd(d.keys.targets, ...targets);
-    run.heartbeat = new Heartbeat(d.redis, d.keys, thisProcess(d.config.workers), d.logger);
+    if (targets.length > 0) await d.redis.sadd(d.keyspace.deployment.targets, ...targets);
+    run.heartbeat = new Heartbeat(d.redis, d.keyspace.deployment, thisProcess(d.config.workers), d.logger);
     await run.heartbeat.start();
     const reconcile = () => {
       run.reconciling ??= this.reconcile(run, targets).finally(() => (run.reconciling = undefined));
@@ -298,9 +321,11 @@ export class UserSyncService {
   /** Records dead letters of jobs BullMQ failed by itself, and trims old ones (see DeadLetters.reconcile, trim). */
   private async reconcile(run: Running, targets: readonly string[]): Promise<void> {
     for (const target of targets) {
-      if (run.closing) return;
       try {
-        await this.deployment.deadLetters.reconcile(target);
+        for (const partition of this.partitions()) {
+          if (run.closing) return;
+          await this.deployment.deadLetters.reconcile(target, partition);
+        }
         await this.deployment.deadLetters.trim(target);
       } catch (error) {
         this.deployment.logger.warn('dead-letter reconcile failed', {

@@ -257,7 +257,7 @@ export async function runDemo(options: DemoCommandOptions): Promise<void> {
     await refresh();
     console.log(line());
     const elapsedMs = Date.now() - started;
-    const ledger = await readLedger(redis, prefix);
+    const ledger = await readLedger(redis, service.deployment.keyspace);
     const comparisons: Record<string, Comparison> = {
       orders: compareReceiver(ledger, orders.users),
       billing: compareReceiver(ledger, billing.users),

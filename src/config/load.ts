@@ -14,6 +14,10 @@ export const ENV_OVERRIDES: ReadonlyArray<{
   type: 'bool' | 'int' | 'string';
 }> = [
   { env: 'REDIS_URL', field: 'redisUrl', type: 'string' },
+  { env: 'REDIS_CLUSTER_NODES', field: 'redisClusterNodes', type: 'string' },
+  { env: 'USER_SYNC_PARTITIONS', field: 'partitions', type: 'int' },
+  { env: 'USER_SYNC_WORKER_PARTITIONS', field: 'workerPartitions', type: 'string' },
+  { env: 'USER_SYNC_REPLICA_ACKS', field: 'replicaAcks', type: 'int' },
   { env: 'USER_SYNC_PREFIX', field: 'prefix', type: 'string' },
   { env: 'USER_SYNC_ENABLED', field: 'enabled', type: 'bool' },
   { env: 'USER_SYNC_WORKERS', field: 'workers', type: 'int' },

@@ -139,6 +139,58 @@ function finishTarget(target: ParsedTarget, index: number, config: ParsedConfig,
 }
 
 /**
+ * The partitions a spec such as "0-7,12" names, sorted, each once. Throws a ConfigError
+ * (field `workerPartitions`) for a number outside 0…partitions-1 or a backwards range.
+ */
+export function partitionList(spec: string, partitions: number, field = 'workerPartitions'): number[] {
+  const out = new Set<number>();
+  for (const part of spec.split(',')) {
+    const [from, to = from] = part.split('-').map((n) => Number(n.trim())) as [number, number?];
+    if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from > to) {
+      throw new ConfigError(field, `"${part.trim()}" is not a partition or a range of them, such as 0-7`);
+    }
+    if (to >= partitions) {
+      throw new ConfigError(
+        field,
+        `names partition ${to}, but there are ${partitions} (0-${partitions - 1})`,
+      );
+    }
+    for (let p = from; p <= to; p++) out.add(p);
+  }
+  return [...out].sort((a, b) => a - b);
+}
+
+/** A Redis Cluster node: where to connect first. */
+export interface ClusterNode {
+  host: string;
+  port: number;
+}
+
+/**
+ * The nodes of `redisClusterNodes` / REDIS_CLUSTER_NODES: `host:port` or `redis://host:port`
+ * items, as a list or one comma-separated string. Throws a ConfigError naming the item.
+ */
+export function clusterNodes(value: string | readonly string[], field = 'redisClusterNodes'): ClusterNode[] {
+  const items = (typeof value === 'string' ? value.split(',') : value).map((v) => v.trim()).filter(Boolean);
+  if (items.length === 0)
+    throw new ConfigError(field, 'names no node: give host:port items separated by commas');
+  return items.map((item) => {
+    const url = /^[a-z]+:\/\//i.test(item) ? item : `redis://${item}`;
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url);
+    } catch {
+      parsed = undefined;
+    }
+    const port = parsed?.port ? Number(parsed.port) : parsed ? 6379 : NaN;
+    if (!parsed || !/^rediss?:$/.test(parsed.protocol) || !parsed.hostname || !(port > 0 && port < 65536)) {
+      throw new ConfigError(field, `${JSON.stringify(redactUrl(item))} is not host:port or a redis:// URL`);
+    }
+    return { host: parsed.hostname.replace(/^\[|\]$/g, ''), port };
+  });
+}
+
+/**
  * Validates a configuration object (from a file, or built in code) and fills in defaults.
  * Throws a ConfigError naming the first bad field and the reason.
  */
@@ -178,6 +230,8 @@ export function parseConfig(
       }
       seen.set(t.service, i);
     });
+    if (config.workerPartitions !== undefined) partitionList(config.workerPartitions, config.partitions);
+    if (config.redisClusterNodes !== undefined) clusterNodes(config.redisClusterNodes);
     return { ...config, targets };
   } catch (error) {
     if (error instanceof ConfigError && options.source)

@@ -39,6 +39,9 @@ export const DEFAULTS = {
   failedRetention: 7 * 86_400_000,
   dedupeWindow: 7 * 86_400_000,
   deadLetterRetention: 30 * 86_400_000,
+  partitions: 1,
+  replicaAcks: 0,
+  replicaAckTimeout: 2_000,
   maxDeadLetters: 10_000,
   keyTemplate: 'user:{id}',
   method: 'POST',
@@ -269,6 +272,40 @@ export const configSchema = z.strictObject({
   completedRetention: duration().default(DEFAULTS.completedRetention),
   /** How long dead deliveries' original jobs stay in their target queue (the dead-letter record stays until replayed or purged). */
   failedRetention: duration().default(DEFAULTS.failedRetention),
+  /**
+   * Slices of the users, each with its own hash tag (its own Redis Cluster slot): a user's
+   * ledger entry, deliveries, watermarks and locks live in its partition. 1 keeps today's
+   * layout. Changing it on a deployment that holds data is refused at start (see the README).
+   */
+  partitions: z.number().int().min(1).max(1024).default(DEFAULTS.partitions),
+  /**
+   * The partitions this process's workers deliver, e.g. "0-7,12" (default: all). Lets large
+   * deployments split partitions across worker groups.
+   */
+  workerPartitions: z
+    .string()
+    .regex(
+      /^\s*\d+(\s*-\s*\d+)?(\s*,\s*\d+(\s*-\s*\d+)?)*\s*$/,
+      'must be partition numbers and ranges, e.g. "0-7,12"',
+    )
+    .optional(),
+  /**
+   * Replicas that must hold a publish's writes before it resolves (Redis WAIT). 0: resolve when
+   * the master has them (a failover right after can lose them).
+   */
+  replicaAcks: z.number().int().min(0).max(16).default(DEFAULTS.replicaAcks),
+  /** How long a publish waits for `replicaAcks` replicas before it fails (its writes stay). */
+  replicaAckTimeout: positiveDuration.default(DEFAULTS.replicaAckTimeout),
+  /**
+   * Redis Cluster: some of its nodes, as `host:port` or `redis://` URLs (a list, or one string
+   * separated by commas). When set, every connection goes through an ioredis Cluster and
+   * `redisUrl` is not used.
+   */
+  redisClusterNodes: z
+    .union([z.string().min(1), z.array(z.string().min(1)).min(1)], {
+      error: 'must be a list of host:port or redis:// URLs',
+    })
+    .optional(),
   /** How long a dead letter is kept; older ones are trimmed (logged, counted, left for the sweep). */
   deadLetterRetention: positiveDuration.default(DEFAULTS.deadLetterRetention),
   /** Most dead letters kept per target (and failed jobs per target queue); the oldest beyond are trimmed. */

@@ -1,19 +1,21 @@
 import type { Queue } from 'bullmq';
 import type { RequestHandler } from 'express';
 import { Counter, Gauge, Registry } from 'prom-client';
-import { DEAD_LETTER_QUEUE } from '../jobs/names.js';
+import { DEAD_LETTER_QUEUE, deliveryQueueName } from '../jobs/names.js';
 import { TARGET_COUNTERS, readLatency, type LatencyHistogram, type SyncStats } from '../jobs/stats.js';
 import type { Deployment, QueueStatus } from '../deployment.js';
 import { SWEEP_CLASSES, type SweepRun } from '../sweep/classify.js';
-import { readOldestWaitingAgeMs, readQueueCounts, type QueueState } from './targets.js';
+import { readOldestWaitingAgeMs, readQueueCounts, sumCounts, type QueueState } from './targets.js';
 
-/** The figures of one queue. */
+/** The figures of one queue (a target's: summed over its partitions). */
 export interface QueueFigures {
-  /** The BullMQ queue name: `deliver.<service>`, `dead-letter`, `maintenance`. */
+  /** The queue: `deliver.<service>` (every partition's), `dead-letter`, `maintenance`. */
   queue: string;
   counts: Partial<Record<QueueState, number>>;
-  /** Age of the job waiting longest, ms; left out for the dead-letter queue. */
+  /** Age of the job waiting longest, ms (in any partition); left out for the dead-letter queue. */
   oldestWaitingAgeMs?: number;
+  /** With more than one partition: each partition's figures, to find a hot or stuck one. */
+  partitions?: Array<{ partition: number; counts: Record<QueueState, number>; oldestWaitingAgeMs: number }>;
 }
 
 /** Everything /metrics shows, read from Redis at scrape time: the deployment's figures. */
@@ -42,6 +44,27 @@ async function figures(deployment: Deployment, queue: Queue, now: number): Promi
   return { queue: queue.name, counts, oldestWaitingAgeMs };
 }
 
+/** A target's delivery queues: summed, and per partition when there are several. */
+async function targetFigures(deployment: Deployment, target: string, now: number): Promise<QueueFigures> {
+  const each = await Promise.all(
+    deployment.queues.deliveriesOf(target).map((q) => figures(deployment, q, now)),
+  );
+  return {
+    queue: deliveryQueueName(target),
+    counts: sumCounts(each.map((f) => f.counts as Record<QueueState, number>)),
+    oldestWaitingAgeMs: Math.max(0, ...each.map((f) => f.oldestWaitingAgeMs ?? 0)),
+    ...(each.length > 1
+      ? {
+          partitions: each.map((f, partition) => ({
+            partition,
+            counts: f.counts as Record<QueueState, number>,
+            oldestWaitingAgeMs: f.oldestWaitingAgeMs ?? 0,
+          })),
+        }
+      : {}),
+  };
+}
+
 /**
  * Reads the snapshot: counters and latency of every configured target; job counts and the
  * oldest waiting job of every enabled target's queue and of the maintenance queue; the dead
@@ -52,8 +75,8 @@ export async function readMetricsSnapshot(deployment: Deployment, now: number): 
   const enabled = deployment.config.targets.filter((t) => t.enabled).map((t) => t.service);
   const [stats, latency, deliveries, maintenance, deadLetters, status, sweeps] = await Promise.all([
     deployment.getStats(),
-    readLatency(deployment.redis, deployment.keys, all),
-    Promise.all(enabled.map((s) => figures(deployment, deployment.queues.delivery(s), now))),
+    readLatency(deployment.redis, deployment.keyspace, all),
+    Promise.all(enabled.map((s) => targetFigures(deployment, s, now))),
     figures(deployment, deployment.queues.maintenance, now),
     deployment.queues.deadLetter.getJobCounts('waiting'),
     deployment.getQueueStatus(),
@@ -133,6 +156,29 @@ export async function renderMetrics(snapshot: MetricsSnapshot): Promise<string> 
   for (const { queue, counts, oldestWaitingAgeMs } of snapshot.queues) {
     for (const [state, value] of Object.entries(counts)) jobs.set({ queue, state }, value);
     if (oldestWaitingAgeMs !== undefined) oldest.set({ queue }, oldestWaitingAgeMs / 1000);
+  }
+  const partitioned = snapshot.queues.filter((q) => q.partitions !== undefined);
+  if (partitioned.length > 0) {
+    const byPartition = new Gauge({
+      name: 'user_sync_partition_queue_jobs',
+      help: "Jobs of each target's queue in each partition by state (the sum is user_sync_queue_jobs).",
+      labelNames: ['queue', 'partition', 'state'] as const,
+      registers,
+    });
+    const oldestByPartition = new Gauge({
+      name: 'user_sync_partition_oldest_waiting_job_age_seconds',
+      help: "Age of the job waiting longest in each target's queue in each partition (0 when none waits).",
+      labelNames: ['queue', 'partition'] as const,
+      registers,
+    });
+    for (const { queue, partitions = [] } of partitioned) {
+      for (const { partition, counts, oldestWaitingAgeMs } of partitions) {
+        const p = String(partition);
+        for (const [state, value] of Object.entries(counts))
+          byPartition.set({ queue, partition: p, state }, value);
+        oldestByPartition.set({ queue, partition: p }, oldestWaitingAgeMs / 1000);
+      }
+    }
   }
 
   new Gauge({

@@ -1,4 +1,4 @@
-import type { Queue } from 'bullmq';
+import type { Job, Queue } from 'bullmq';
 import type { TargetConfig } from '../config/schema.js';
 import { insecureUrls } from '../config/targets.js';
 import type { DeadLetters } from '../jobs/dead-letter-store.js';
@@ -34,14 +34,26 @@ export interface TargetSummary {
   insecureTransport: boolean;
 }
 
+/** How a target's deliveries stand in one partition (to find a hot or stuck one). */
+export interface PartitionReport {
+  partition: number;
+  paused: boolean;
+  backlog: number;
+  counts: Record<QueueState, number>;
+  /** Age of the delivery waiting longest in this partition's queue, ms (0 when none waits). */
+  oldestWaitingAgeMs: number;
+}
+
 /** A target's summary with how its deliveries are going. */
 export interface TargetReport extends TargetSummary {
-  /** Whether its delivery queue is paused (`POST /api/targets/:service/pause`): deliveries wait. */
+  /** Whether its delivery queues are paused (`POST /api/targets/:service/pause`): deliveries wait. */
   paused: boolean;
   /** Unfinished deliveries (`queues.backlog`: waiting, prioritized, delayed, active, waiting-children). */
   backlog: number;
-  /** Jobs of its delivery queue per state. */
+  /** Jobs of its delivery queues per state, summed over partitions. */
   counts: Record<QueueState, number>;
+  /** With more than one partition: the same figures per partition. */
+  partitions?: PartitionReport[];
   /** Its counters since the deployment began (`getStats().by_target`). */
   stats: TargetStats;
   successRate: SuccessRate;
@@ -75,6 +87,14 @@ export type QueueState = (typeof QUEUE_STATES)[number];
 export async function readQueueCounts(queue: Queue): Promise<Record<QueueState, number>> {
   const counts = await queue.getJobCounts(...QUEUE_STATES);
   return Object.fromEntries(QUEUE_STATES.map((s) => [s, counts[s] ?? 0])) as Record<QueueState, number>;
+}
+
+/** Counts per state, added up (a target's partitions). */
+export function sumCounts(all: ReadonlyArray<Record<QueueState, number>>): Record<QueueState, number> {
+  return Object.fromEntries(QUEUE_STATES.map((s) => [s, all.reduce((sum, c) => sum + c[s], 0)])) as Record<
+    QueueState,
+    number
+  >;
 }
 
 /**
@@ -157,21 +177,23 @@ async function finishTimes(redis: Redis, key: string, sinceMs: number, limit: nu
   return times;
 }
 
-/** Reads a delivery queue's recent success rate (see SuccessRate). */
+/** Reads a target's recent success rate (see SuccessRate) over its delivery queues (partitions). */
 export async function readSuccessRate(
   redis: Redis,
-  queue: Queue,
+  queues: readonly Queue[],
   now: number,
   retentionMs: number,
   window = RECENT_WINDOW,
 ): Promise<SuccessRate> {
   if (retentionMs <= 0) return successRate([], [], window);
   const since = now - retentionMs;
-  const [completed, failed] = await Promise.all([
-    finishTimes(redis, queue.toKey('completed'), since, window),
-    finishTimes(redis, queue.toKey('failed'), since, window),
-  ]);
-  return successRate(completed, failed, window);
+  const newestFirst = (lists: number[][]) => lists.flat().sort((a, b) => b - a);
+  const [completed, failed] = await Promise.all(
+    (['completed', 'failed'] as const).map(async (state) =>
+      newestFirst(await Promise.all(queues.map((q) => finishTimes(redis, q.toKey(state), since, window)))),
+    ),
+  );
+  return successRate(completed as number[], failed as number[], window);
 }
 
 /** The most recent failed attempt of a target's deliveries. */
@@ -203,13 +225,26 @@ export function newestError(candidates: ReadonlyArray<LastError | undefined>): L
  * `failedRetention`), the newest dead-letter record of the target (one read of its index).
  */
 export async function readLastError(
-  queue: Queue,
+  queues: readonly Queue[],
   service: string,
   deadLetters: DeadLetters,
 ): Promise<LastError | null> {
-  const [failed, delayed] = await Promise.all([queue.getFailed(0, 0), queue.getDelayed(0, DELAYED_SCAN - 1)]);
+  const found = await Promise.all(
+    queues.map(async (queue) => Promise.all([queue.getFailed(0, 0), queue.getDelayed(0, DELAYED_SCAN - 1)])),
+  );
   const candidates: Array<LastError | undefined> = [];
-  const dead = failed[0];
+  for (const [failed, delayed] of found) candidates.push(...lastErrorsOf(failed[0], delayed));
+  const fromQueue = newestError(candidates);
+  if (fromQueue) return fromQueue;
+  const record = await deadLetters.newest(service);
+  return record
+    ? { message: record.message, at: record.failedAt, jobId: record.jobId, source: 'dead-letter' }
+    : null;
+}
+
+/** The failures a queue's newest failed job and its delayed jobs carry. */
+function lastErrorsOf(dead: Job | undefined, delayed: readonly Job[]): LastError[] {
+  const candidates: LastError[] = [];
   if (dead?.failedReason && dead.finishedOn) {
     candidates.push({
       message: dead.failedReason,
@@ -228,34 +263,39 @@ export async function readLastError(
       });
     }
   }
-  const fromQueue = newestError(candidates);
-  if (fromQueue) return fromQueue;
-  const record = await deadLetters.newest(service);
-  return record
-    ? { message: record.message, at: record.failedAt, jobId: record.jobId, source: 'dead-letter' }
-    : null;
+  return candidates;
 }
 
 const NO_STATS: TargetStats = { delivered: 0, superseded: 0, retried: 0, dead: 0, replayed: 0, trimmed: 0 };
 
-/** Every configured target (enabled or not), summarized, with its queue's figures. */
+/** Every configured target (enabled or not), summarized, with its queues' figures. */
 export async function readTargets(deployment: Deployment, now: number): Promise<TargetReport[]> {
   const stats = await deployment.getStats();
+  const partitioned = deployment.keyspace.partitions > 1;
   return Promise.all(
     deployment.config.targets.map(async (target): Promise<TargetReport> => {
-      const queue = deployment.queues.delivery(target.service);
-      const [paused, backlog, counts, successRate, lastError] = await Promise.all([
-        queue.isPaused(),
-        deployment.queues.backlog(target.service),
-        readQueueCounts(queue),
-        readSuccessRate(deployment.redis, queue, now, deployment.config.completedRetention),
-        readLastError(queue, target.service, deployment.deadLetters),
+      const queues = deployment.queues.deliveriesOf(target.service);
+      const [perPartition, successRate, lastError] = await Promise.all([
+        Promise.all(
+          queues.map(async (queue, partition): Promise<PartitionReport> => {
+            const [paused, counts, oldestWaitingAgeMs] = await Promise.all([
+              queue.isPaused(),
+              readQueueCounts(queue),
+              readOldestWaitingAgeMs(deployment.redis, queue, now),
+            ]);
+            const backlog = counts.waiting + counts.active + counts.delayed + counts.prioritized;
+            return { partition, paused, backlog, counts, oldestWaitingAgeMs };
+          }),
+        ),
+        readSuccessRate(deployment.redis, queues, now, deployment.config.completedRetention),
+        readLastError(queues, target.service, deployment.deadLetters),
       ]);
       return {
         ...summarizeTarget(target),
-        paused,
-        backlog,
-        counts,
+        paused: perPartition.every((p) => p.paused),
+        backlog: await deployment.queues.backlog(target.service),
+        counts: sumCounts(perPartition.map((p) => p.counts)),
+        ...(partitioned ? { partitions: perPartition } : {}),
         stats: stats.by_target[target.service] ?? NO_STATS,
         successRate,
         lastError,

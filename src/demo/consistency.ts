@@ -1,7 +1,7 @@
 /**
  * The demo's closing check: for each target, how many users hold the ledger's latest version.
  */
-import { keys } from '../jobs/names.js';
+import type { Keys, Keyspace } from '../jobs/names.js';
 import type { Redis } from '../redis.js';
 import { userKey } from '../executors/redis/compare-and-write.js';
 import type { ReceivedUser } from './receiver.js';
@@ -25,9 +25,14 @@ export interface Comparison {
 
 const CHUNK = 500;
 
-/** Every user of the ledger under `prefix`, with its latest version and deleted flag. */
-export async function readLedger(redis: Redis, prefix: string): Promise<LedgerUser[]> {
-  const k = keys(prefix);
+/** Every user of the ledger (each partition's slice), with its latest version and deleted flag. */
+export async function readLedger(redis: Redis, keyspace: Keyspace): Promise<LedgerUser[]> {
+  const users: LedgerUser[] = [];
+  for (const k of keyspace.all()) users.push(...(await readSlice(redis, k)));
+  return users;
+}
+
+async function readSlice(redis: Redis, k: Keys): Promise<LedgerUser[]> {
   const ids = await redis.zrange(k.users, 0, -1);
   const users: LedgerUser[] = [];
   for (let start = 0; start < ids.length; start += CHUNK) {

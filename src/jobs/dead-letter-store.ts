@@ -19,7 +19,7 @@ import {
   type ListOptions,
   type Progress,
 } from './dead-letter.js';
-import type { Keys } from './names.js';
+import type { Keyspace } from './names.js';
 import { deliveryJobOptions, type QueueSet } from './queues.js';
 import { clearOutcome, countOutcome } from './scripts.js';
 import { TRIMMED_FIELD, bumpCounter } from './stats.js';
@@ -41,7 +41,7 @@ export class DeadLetters {
   constructor(
     private readonly queues: QueueSet,
     private readonly redis: Redis,
-    private readonly keys: Keys,
+    private readonly keyspace: Keyspace,
     private readonly config: SyncConfig,
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
@@ -57,12 +57,13 @@ export class DeadLetters {
     const score = Date.parse(record.failedAt);
     await this.redis
       .multi()
-      .zadd(this.keys.deadLetterIndex, score, record.id)
-      .zadd(this.keys.deadLetterIndexOf(record.service), score, record.id)
+      .zadd(this.index.deadLetterIndex, score, record.id)
+      .zadd(this.index.deadLetterIndexOf(record.service), score, record.id)
       .exec();
-    await countOutcome(this.redis, this.keys, {
+    const keys = this.keyspace.partition(this.partitionOf(record));
+    await countOutcome(this.redis, keys, {
       target: record.service,
-      jobKey: this.keys.job(record.queue, record.jobId),
+      jobKey: keys.job(record.queue, record.jobId),
       counter: 'dead',
     });
     await this.trim(record.service);
@@ -80,9 +81,21 @@ export class DeadLetters {
     await this.queues.deadLetter.remove(record.id);
     await this.redis
       .multi()
-      .zrem(this.keys.deadLetterIndex, record.id)
-      .zrem(this.keys.deadLetterIndexOf(record.service), record.id)
+      .zrem(this.index.deadLetterIndex, record.id)
+      .zrem(this.index.deadLetterIndexOf(record.service), record.id)
       .exec();
+  }
+
+  /** The keys of the deployment the index lives under. */
+  private get index() {
+    return this.keyspace.deployment;
+  }
+
+  /** The partition of a record's delivery: recorded, else its user's, else the first. */
+  partitionOf(record: Pick<DeadLetterRecord, 'partition' | 'userId'>): number {
+    if (record.partition !== undefined && record.partition < this.keyspace.partitions)
+      return record.partition;
+    return record.userId !== undefined ? this.keyspace.partitionOf(record.userId) : 0;
   }
 
   /**
@@ -92,18 +105,19 @@ export class DeadLetters {
    * attempt): that death did not stick and is taken back. Either way the record goes; if this
    * run fails for good, it is recorded again. Runs that cannot follow a death cost nothing.
    */
-  async revive(job: Job, target: string): Promise<void> {
+  async revive(job: Job, target: string, partition: number): Promise<void> {
     const attempt = job.attemptsMade + 1;
     const exhausted = attempt > (job.opts.attempts ?? 1);
     if (job.attemptsStarted <= 1 && !exhausted) return;
     const record = await this.take(deadLetterId(target, job.id ?? ''));
-    const jobKey = this.keys.job(job.queueName, job.id ?? '');
+    const keys = this.keyspace.partition(partition);
+    const jobKey = keys.job(job.queueName, job.id ?? '');
     const retriedByHand = record ? job.attemptsMade >= record.attempts : exhausted;
     if (retriedByHand) {
       await clearOutcome(this.redis, jobKey);
-      await bumpCounter(this.redis, this.keys, target, 'replayed');
+      await bumpCounter(this.redis, keys, target, 'replayed');
     } else if (record && (await clearOutcome(this.redis, jobKey)) === 'dead') {
-      await bumpCounter(this.redis, this.keys, target, 'dead', -1);
+      await bumpCounter(this.redis, keys, target, 'dead', -1);
     }
   }
 
@@ -136,11 +150,13 @@ export class DeadLetters {
    */
   async replay(filter: DeadLetterFilter = {}, onProgress?: Progress): Promise<string[]> {
     return this.drain(filter, onProgress, async (record) => {
-      const queue = this.queues.delivery(record.service);
+      const partition = this.partitionOf(record);
+      const keys = this.keyspace.partition(partition);
+      const queue = this.queues.delivery(record.service, partition);
       const job = await queue.getJob(record.jobId);
       if (job && (await job.isFailed())) {
         // A new life: its outcome is counted again.
-        await clearOutcome(this.redis, this.keys.job(queue.name, record.jobId));
+        await clearOutcome(this.redis, keys.job(queue.name, record.jobId));
         await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
       } else if (!job) {
         await queue.add(record.type ?? 'replay', record.data, {
@@ -150,7 +166,7 @@ export class DeadLetters {
       }
       // Forgotten only once the delivery is queued again: a crash in between leaves the record.
       await this.forget(record);
-      await bumpCounter(this.redis, this.keys, record.service, 'replayed');
+      await bumpCounter(this.redis, keys, record.service, 'replayed');
       this.logger.info('dead letter replayed', { task_id: record.id, target: record.service });
     });
   }
@@ -169,7 +185,7 @@ export class DeadLetters {
    */
   async trim(target: string): Promise<number> {
     await this.ensureIndex();
-    const key = this.keys.deadLetterIndexOf(target);
+    const key = this.index.deadLetterIndexOf(target);
     const [expired, count] = await Promise.all([
       this.redis.zrangebyscore(
         key,
@@ -187,7 +203,7 @@ export class DeadLetters {
     const victims = await this.fetch([...expired, ...oldest]);
     for (const record of victims) await this.remove(record);
     if (victims.length === 0) return 0;
-    await this.redis.hincrby(this.keys.targetStats(target), TRIMMED_FIELD, victims.length);
+    await this.redis.hincrby(this.index.targetStats(target), TRIMMED_FIELD, victims.length);
     this.logger.warn('dead letters trimmed: their users are left for the consistency sweep to repair', {
       target,
       count: victims.length,
@@ -203,8 +219,8 @@ export class DeadLetters {
    * (stalled too many times) or that a worker failed before it could record them. Looks at the
    * `scan` most recent failures. Returns how many records it added.
    */
-  async reconcile(target: string, scan = 1000): Promise<number> {
-    const queue = this.queues.delivery(target);
+  async reconcile(target: string, partition: number, scan = 1000): Promise<number> {
+    const queue = this.queues.delivery(target, partition);
     const failed = (await queue.getFailed(0, scan - 1)).filter((job) => job?.id !== undefined);
     // One round trip to learn which failed jobs already have a record.
     const pipeline = this.redis.pipeline();
@@ -215,13 +231,14 @@ export class DeadLetters {
     for (const [i, job] of failed.entries()) {
       if (exists[i]?.[1] === 1) continue;
       await this.record(
-        recordFromJob(
+        recordFromJob({
           job,
           target,
-          'failed',
-          { code: 'failed', message: job.failedReason || 'failed' },
-          this.now,
-        ),
+          partition,
+          reason: 'failed',
+          last: { code: 'failed', message: job.failedReason || 'failed' },
+          now: this.now,
+        }),
       );
       added++;
     }
@@ -232,7 +249,7 @@ export class DeadLetters {
 
   /** Removes a record and, if its delivery is still a failed job, that job too. */
   private async remove(record: DeadLetterRecord): Promise<void> {
-    const job = await this.queues.delivery(record.service).getJob(record.jobId);
+    const job = await this.queues.delivery(record.service, this.partitionOf(record)).getJob(record.jobId);
     if (job && (await job.isFailed())) await job.remove();
     await this.forget(record);
   }
@@ -242,8 +259,8 @@ export class DeadLetters {
     return {
       key:
         filter.service !== undefined
-          ? this.keys.deadLetterIndexOf(filter.service)
-          : this.keys.deadLetterIndex,
+          ? this.index.deadLetterIndexOf(filter.service)
+          : this.index.deadLetterIndex,
       min: filter.since !== undefined ? String(filter.since.getTime()) : '-inf',
     };
   }
@@ -305,8 +322,9 @@ export class DeadLetters {
       records.push(JSON.parse(raw) as DeadLetterRecord);
     });
     if (gone.length) {
-      const cleanup = this.redis.pipeline().zrem(this.keys.deadLetterIndex, ...gone);
-      for (const id of gone) cleanup.zrem(this.keys.deadLetterIndexOf(id.slice(id.lastIndexOf('.') + 1)), id);
+      const cleanup = this.redis.pipeline().zrem(this.index.deadLetterIndex, ...gone);
+      for (const id of gone)
+        cleanup.zrem(this.index.deadLetterIndexOf(id.slice(id.lastIndexOf('.') + 1)), id);
       await cleanup.exec();
     }
     return records;
@@ -318,7 +336,7 @@ export class DeadLetters {
    */
   private async ensureIndex(): Promise<void> {
     if (this.indexed) return;
-    if ((await this.redis.get(this.keys.deadLetterIndexed)) !== '1') {
+    if ((await this.redis.get(this.index.deadLetterIndexed)) !== '1') {
       for (let start = 0; ; start += PAGE) {
         const jobs = await this.queues.deadLetter.getJobs([...RECORD_STATES], start, start + PAGE - 1, false);
         const pipeline = this.redis.pipeline();
@@ -326,13 +344,13 @@ export class DeadLetters {
           const record = job?.data as DeadLetterRecord | undefined;
           if (!record?.id) continue;
           const score = Date.parse(record.failedAt) || job.timestamp;
-          pipeline.zadd(this.keys.deadLetterIndex, score, record.id);
-          pipeline.zadd(this.keys.deadLetterIndexOf(record.service), score, record.id);
+          pipeline.zadd(this.index.deadLetterIndex, score, record.id);
+          pipeline.zadd(this.index.deadLetterIndexOf(record.service), score, record.id);
         }
         await pipeline.exec();
         if (jobs.length < PAGE) break;
       }
-      await this.redis.set(this.keys.deadLetterIndexed, '1');
+      await this.redis.set(this.index.deadLetterIndexed, '1');
     }
     this.indexed = true;
   }

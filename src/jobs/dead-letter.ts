@@ -19,8 +19,9 @@ export interface DeadLetterRecord {
   /** Id of the dead-letter record (the task id for well-formed deliveries). */
   id: string;
   service: string;
-  /** The target queue and job id of the original delivery. */
+  /** The target queue, its partition (0 when there is one) and job id of the original delivery. */
   queue: string;
+  partition?: number;
   jobId: string;
   eventId?: string;
   userId?: string | number;
@@ -79,14 +80,17 @@ export interface LastFailure {
   attempts?: number;
 }
 
-/** Builds a record from a job and what is known of its last failure. */
-export function recordFromJob(
-  job: Job,
-  target: string,
-  reason: DeadLetterReason,
-  last: LastFailure,
-  now: () => number = Date.now,
-): DeadLetterRecord {
+/** Builds a record from a job (of `target`'s queue in `partition`) and what is known of its last failure. */
+export function recordFromJob(args: {
+  job: Job;
+  target: string;
+  partition: number;
+  reason: DeadLetterReason;
+  last: LastFailure;
+  now?: () => number;
+}): DeadLetterRecord {
+  const { job, target, partition, reason, last } = args;
+  const now = args.now ?? Date.now;
   const data = (typeof job.data === 'object' && job.data !== null ? job.data : {}) as Record<string, unknown>;
   const pick = <T>(key: string, type: string): T | undefined =>
     typeof data[key] === type ? (data[key] as T) : undefined;
@@ -96,6 +100,7 @@ export function recordFromJob(
     id: deadLetterId(target, jobId),
     service: target,
     queue: job.queueName,
+    partition,
     jobId,
     ...(pick<string>('eventId', 'string') !== undefined
       ? { eventId: pick<string>('eventId', 'string') }

@@ -1,7 +1,7 @@
 import { FlowProducer, Queue, type JobsOptions } from 'bullmq';
 import type { SyncConfig } from '../config/schema.js';
 import type { Redis } from '../redis.js';
-import { DEAD_LETTER_QUEUE, MAINTENANCE_QUEUE, deliveryQueueName } from './names.js';
+import { DEAD_LETTER_QUEUE, MAINTENANCE_QUEUE, type Keyspace } from './names.js';
 
 /** States that make up a target's backlog: everything not yet finished. */
 export const BACKLOG_STATES = ['wait', 'prioritized', 'delayed', 'active', 'waiting-children'] as const;
@@ -18,13 +18,14 @@ export function deliveryJobOptions(config: SyncConfig): JobsOptions {
 
 /**
  * The BullMQ queues of one deployment, opened lazily on a shared connection: one delivery
- * queue per target, the dead-letter queue and the maintenance queue.
+ * queue per (partition, target), each under its partition's prefix; the dead-letter queue and
+ * the maintenance queue under the deployment's own prefix.
  */
 export class QueueSet {
   private readonly deliveries = new Map<string, Queue>();
+  private readonly flowProducers = new Map<number, FlowProducer>();
   private deadLetterQueue: Queue | undefined;
   private maintenanceQueue: Queue | undefined;
-  private flowProducer: FlowProducer | undefined;
 
   /**
    * @param onError - connection errors of the queues (Redis restarting, …); BullMQ would
@@ -32,7 +33,7 @@ export class QueueSet {
    */
   constructor(
     readonly connection: Redis,
-    readonly prefix: string,
+    readonly keyspace: Keyspace,
     private readonly onError: (error: Error) => void = () => undefined,
   ) {}
 
@@ -41,55 +42,77 @@ export class QueueSet {
     return queue;
   }
 
-  delivery(target: string): Queue {
-    let queue = this.deliveries.get(target);
+  /** The delivery queue of a target in one partition (the only one by default). */
+  delivery(target: string, partition = 0): Queue {
+    const id = `${partition}:${target}`;
+    let queue = this.deliveries.get(id);
     if (!queue) {
+      const keys = this.keyspace.partition(partition);
       queue = this.watch(
-        new Queue(deliveryQueueName(target), { connection: this.connection, prefix: this.prefix }),
+        new Queue(keys.deliveryQueue(target), { connection: this.connection, prefix: keys.prefix }),
       );
-      this.deliveries.set(target, queue);
+      this.deliveries.set(id, queue);
     }
     return queue;
   }
 
+  /** The delivery queues of a target, one per partition, in partition order. */
+  deliveriesOf(target: string): Queue[] {
+    return this.keyspace.all().map((_, p) => this.delivery(target, p));
+  }
+
   get deadLetter(): Queue {
     this.deadLetterQueue ??= this.watch(
-      new Queue(DEAD_LETTER_QUEUE, { connection: this.connection, prefix: this.prefix }),
+      new Queue(DEAD_LETTER_QUEUE, { connection: this.connection, prefix: this.keyspace.prefix }),
     );
     return this.deadLetterQueue;
   }
 
   get maintenance(): Queue {
     this.maintenanceQueue ??= this.watch(
-      new Queue(MAINTENANCE_QUEUE, { connection: this.connection, prefix: this.prefix }),
+      new Queue(MAINTENANCE_QUEUE, { connection: this.connection, prefix: this.keyspace.prefix }),
     );
     return this.maintenanceQueue;
   }
 
-  /** Adds jobs across queues in one MULTI (all keys share the prefix's hash tag). */
-  get flows(): FlowProducer {
-    this.flowProducer ??= this.watch(new FlowProducer({ connection: this.connection, prefix: this.prefix }));
-    return this.flowProducer;
+  /** Adds jobs across one partition's target queues in one MULTI (they share its hash tag). */
+  flows(partition: number): FlowProducer {
+    let producer = this.flowProducers.get(partition);
+    if (!producer) {
+      const { prefix } = this.keyspace.partition(partition);
+      producer = this.watch(new FlowProducer({ connection: this.connection, prefix }));
+      this.flowProducers.set(partition, producer);
+    }
+    return producer;
   }
 
-  /** Unfinished deliveries of a target. */
+  /** Unfinished deliveries of a target in each partition, in partition order. */
+  async backlogByPartition(target: string): Promise<number[]> {
+    return Promise.all(
+      this.deliveriesOf(target).map(async (queue) => {
+        const counts = await queue.getJobCounts(...BACKLOG_STATES);
+        return Object.values(counts).reduce((sum, n) => sum + n, 0);
+      }),
+    );
+  }
+
+  /** Unfinished deliveries of a target, across partitions. */
   async backlog(target: string): Promise<number> {
-    const counts = await this.delivery(target).getJobCounts(...BACKLOG_STATES);
-    return Object.values(counts).reduce((sum, n) => sum + n, 0);
+    return (await this.backlogByPartition(target)).reduce((a, b) => a + b, 0);
   }
 
   /** Closes the queue objects; the shared connection stays open (its owner closes it). */
   async close(): Promise<void> {
     const all = [
       ...this.deliveries.values(),
+      ...this.flowProducers.values(),
       this.deadLetterQueue,
       this.maintenanceQueue,
-      this.flowProducer,
     ].filter((q): q is Queue | FlowProducer => q !== undefined);
     await Promise.all(all.map((q) => q.close()));
     this.deliveries.clear();
+    this.flowProducers.clear();
     this.deadLetterQueue = undefined;
     this.maintenanceQueue = undefined;
-    this.flowProducer = undefined;
   }
 }

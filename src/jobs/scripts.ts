@@ -1,6 +1,6 @@
 import { LuaScript, type Redis } from '../redis.js';
 import { MAX_VERSION } from './event-fields.js';
-import { deliveryQueueName, type Keys } from './names.js';
+import type { Keys } from './names.js';
 import { LOCK_SCRIPTS } from './locks.js';
 import { GLOBAL_COUNTER, latencyBucket, type TargetCounter } from './stats.js';
 
@@ -261,7 +261,7 @@ export async function reservePublish(
   args: ReservePublishArgs,
 ): Promise<ReserveResult> {
   const targetKeys = args.targets.flatMap((target) => [
-    ...BACKLOG_KEYS.map((type) => keys.queue(deliveryQueueName(target), type)),
+    ...BACKLOG_KEYS.map((type) => keys.queue(keys.deliveryQueue(target), type)),
     keys.reservations(target),
   ]);
   const reply = (await PUBLISH_RESERVE.run(

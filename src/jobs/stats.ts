@@ -1,5 +1,5 @@
 import type { Redis } from '../redis.js';
-import type { Keys } from './names.js';
+import type { Keys, Keyspace } from './names.js';
 
 /** Counters of one target. */
 export interface TargetStats {
@@ -38,31 +38,57 @@ export const GLOBAL_COUNTER: Record<TargetCounter, string> = {
 
 const count = (value: string | undefined) => (value ? Number(value) : 0);
 
-/** Reads every counter in one round trip. */
-export async function readStats(redis: Redis, keys: Keys, targets: readonly string[]): Promise<SyncStats> {
-  const pipeline = redis.pipeline().hgetall(keys.stats);
-  for (const target of targets) pipeline.hgetall(keys.targetStats(target));
-  const results = (await pipeline.exec()) ?? [];
-  const rows = results.map(([error, value]) => {
+/** A hash's fields, or {} (a reply of a pipeline). */
+function rowsOf(results: Array<[Error | null, unknown]> | null): Array<Record<string, string>> {
+  return (results ?? []).map(([error, value]) => {
     if (error) throw error;
     return (value ?? {}) as Record<string, string>;
   });
-  const global = rows[0] ?? {};
-  const by_target: Record<string, TargetStats> = {};
-  targets.forEach((target, i) => {
-    const row = rows[i + 1] ?? {};
-    by_target[target] = {
-      ...(Object.fromEntries(TARGET_COUNTERS.map((c) => [c, count(row[c])])) as Omit<TargetStats, 'trimmed'>),
-      trimmed: count(row[TRIMMED_FIELD]),
-    };
-  });
-  return {
-    total_tasks: count(global.total_tasks),
-    completed_tasks: count(global.completed_tasks),
-    failed_tasks: count(global.failed_tasks),
-    retry_tasks: count(global.retry_tasks),
-    by_target,
+}
+
+/**
+ * Reads every counter: one round trip per partition (a partition's keys share a slot), in
+ * parallel, summed; plus the deployment's own counters of each target (dead letters trimmed).
+ */
+export async function readStats(
+  redis: Redis,
+  keyspace: Keyspace,
+  targets: readonly string[],
+): Promise<SyncStats> {
+  const stats: SyncStats = {
+    total_tasks: 0,
+    completed_tasks: 0,
+    failed_tasks: 0,
+    retry_tasks: 0,
+    by_target: {},
   };
+  for (const target of targets) {
+    stats.by_target[target] = { delivered: 0, superseded: 0, retried: 0, dead: 0, replayed: 0, trimmed: 0 };
+  }
+  const read = async (prefixKeys: { stats?: string; targetStats: (target: string) => string }) => {
+    const pipeline = redis.pipeline();
+    if (prefixKeys.stats) pipeline.hgetall(prefixKeys.stats);
+    for (const target of targets) pipeline.hgetall(prefixKeys.targetStats(target));
+    const rows = rowsOf(await pipeline.exec());
+    const global = prefixKeys.stats ? (rows.shift() ?? {}) : {};
+    stats.total_tasks += count(global.total_tasks);
+    stats.completed_tasks += count(global.completed_tasks);
+    stats.failed_tasks += count(global.failed_tasks);
+    stats.retry_tasks += count(global.retry_tasks);
+    targets.forEach((target, i) => {
+      const row = rows[i] ?? {};
+      const sum = stats.by_target[target] as TargetStats;
+      for (const c of TARGET_COUNTERS) sum[c] += count(row[c]);
+      sum.trimmed += count(row[TRIMMED_FIELD]);
+    });
+  };
+  const partitions = keyspace.all();
+  // With one partition the deployment's keys are that partition's: read them once.
+  const own = partitions.some((keys) => keys.prefix === keyspace.deployment.prefix)
+    ? []
+    : [keyspace.deployment];
+  await Promise.all([...partitions.map(read), ...own.map((keys) => read({ targetStats: keys.targetStats }))]);
+  return stats;
 }
 
 /** Adds to one target counter and its global twin. */
@@ -98,29 +124,31 @@ export interface LatencyHistogram {
   sumMs: number;
 }
 
-/** Reads the latency histograms of the targets in one round trip. */
+/** Reads the latency histograms of the targets, summed over partitions (a round trip each, in parallel). */
 export async function readLatency(
   redis: Redis,
-  keys: Keys,
+  keyspace: Keyspace,
   targets: readonly string[],
 ): Promise<Record<string, LatencyHistogram>> {
-  const pipeline = redis.pipeline();
-  for (const target of targets) pipeline.hgetall(keys.latency(target));
-  const results = (await pipeline.exec()) ?? [];
+  const perPartition = await Promise.all(
+    keyspace.all().map(async (keys) => {
+      const pipeline = redis.pipeline();
+      for (const target of targets) pipeline.hgetall(keys.latency(target));
+      return rowsOf(await pipeline.exec());
+    }),
+  );
   const out: Record<string, LatencyHistogram> = {};
   targets.forEach((target, i) => {
-    const [error, value] = results[i] ?? [null, {}];
-    if (error) throw error;
-    const row = (value ?? {}) as Record<string, string>;
+    const field = (name: string) => perPartition.reduce((sum, rows) => sum + count(rows[i]?.[name]), 0);
     let cumulative = 0;
     const buckets: Array<[number, number]> = [];
     for (const bound of LATENCY_BUCKETS_MS) {
-      cumulative += count(row[`le_${bound}`]);
+      cumulative += field(`le_${bound}`);
       buckets.push([bound, cumulative]);
     }
-    cumulative += count(row.le_inf);
+    cumulative += field('le_inf');
     buckets.push([Infinity, cumulative]);
-    out[target] = { buckets, count: count(row.count), sumMs: count(row.sum_ms) };
+    out[target] = { buckets, count: field('count'), sumMs: field('sum_ms') };
   });
   return out;
 }

@@ -16,12 +16,19 @@ export interface PlannedDelivery {
 export function planDeliveries(
   event: UserEvent,
   targets: readonly TargetConfig[],
-  repair = false,
+  options: {
+    /** Deliveries enqueued by the consistency sweep. */
+    repair?: boolean;
+    /** The queue of a target (its partition's, for the event's user). Default `deliver.<target>`. */
+    queueName?: (target: string) => string;
+  } = {},
 ): PlannedDelivery[] {
+  const repair = options.repair ?? false;
+  const queueName = options.queueName ?? ((target: string) => deliveryQueueName(target));
   return targets
     .filter((target) => targetAccepts(target, event))
     .map((target) => ({
-      queueName: deliveryQueueName(target.service),
+      queueName: queueName(target.service),
       jobId: taskId(event.id, target.service),
       service: target.service,
       data: {

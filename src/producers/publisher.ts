@@ -1,12 +1,13 @@
 import { loadConfig } from '../config/load.js';
 import { type SyncConfig } from '../config/schema.js';
-import { QueueFullError, ValidationError } from '../errors.js';
+import { QueueFullError, ReplicationError, ValidationError } from '../errors.js';
 import { EventType, type UserEventInput, type UserSnapshot } from '../events.js';
-import { keys, type Keys } from '../jobs/names.js';
+import { checkPartitions } from '../jobs/meta.js';
+import { Keyspace } from '../jobs/names.js';
 import { QueueSet, deliveryJobOptions } from '../jobs/queues.js';
 import { commitPublish, reservePublish, type PublishState, type ReserveResult } from '../jobs/scripts.js';
 import { createLogger, type Logger } from '../logger.js';
-import type { Redis } from '../redis.js';
+import { waitForReplicas, type Redis } from '../redis.js';
 import { newEventId } from './event-id.js';
 import { planDeliveries } from './fan-out.js';
 import { DEFAULT_STATUSES, validateEvent } from './validation.js';
@@ -49,7 +50,9 @@ export interface PublishResult {
  */
 export class UserEventPublisher {
   readonly config: SyncConfig;
-  private readonly keys: Keys;
+  private readonly keyspace: Keyspace;
+  /** The deployment's partitions, checked once (see checkPartitions). */
+  private shapeChecked: Promise<void> | undefined;
   private readonly queues: QueueSet;
   private readonly ownsQueues: boolean;
   private readonly logger: Logger;
@@ -66,12 +69,12 @@ export class UserEventPublisher {
       throw new ValidationError('source', 'must be 1-64 letters, digits or "_.-"');
     }
     this.config = options.config ?? loadConfig();
-    this.keys = keys(this.config.prefix);
+    this.keyspace = options.queues?.keyspace ?? new Keyspace(this.config.prefix, this.config.partitions);
     this.ownsQueues = options.queues === undefined;
     this.logger = (options.logger ?? createLogger()).child({ component: 'publisher', source });
     this.queues =
       options.queues ??
-      new QueueSet(redis, this.config.prefix, (error) =>
+      new QueueSet(redis, this.keyspace, (error) =>
         this.logger.warn('redis connection error', { error: error.message }),
       );
     this.statuses = options.statuses ?? DEFAULT_STATUSES;
@@ -145,13 +148,23 @@ export class UserEventPublisher {
       };
     }
 
+    const userId = String(partial.userId);
+    const partition = this.keyspace.partitionOf(userId);
+    const keys = this.keyspace.partition(partition);
     const planned = planDeliveries(
       { ...partial, id: eventId, version: partial.version ?? 0 },
       this.config.targets,
+      {
+        queueName: keys.deliveryQueue,
+      },
     );
     const targets = planned.map((p) => p.service);
-    const userId = String(partial.userId);
-    const reserved = await reservePublish(this.redis, this.keys, {
+    this.shapeChecked ??= checkPartitions(this.redis, this.keyspace).catch((error: unknown) => {
+      this.shapeChecked = undefined;
+      throw error;
+    });
+    await this.shapeChecked;
+    const reserved = await reservePublish(this.redis, keys, {
       eventId,
       userId,
       version: partial.version,
@@ -168,13 +181,14 @@ export class UserEventPublisher {
     const tasks = planned.map((p) => p.jobId);
     if (state === 'enqueued') {
       this.logger.info('duplicate publish ignored', { event_id: eventId, user_id: userId, version });
+      await this.confirmReplicas(keys.event(eventId), eventId);
       return { eventId, version, tasks, enabled: true, duplicate: true, ledgerUpdated: false };
     }
 
     const jobOptions = deliveryJobOptions(this.config);
     if (planned.length > 0) {
       // One MULTI across the target queues: every delivery of the event is queued, or none.
-      await this.queues.flows.addBulk(
+      await this.queues.flows(partition).addBulk(
         planned.map((p) => ({
           name: partial.type,
           queueName: p.queueName,
@@ -183,17 +197,31 @@ export class UserEventPublisher {
         })),
       );
     }
-    await commitPublish(this.redis, this.keys, { eventId, tasks: planned.length, targets });
+    await commitPublish(this.redis, keys, { eventId, tasks: planned.length, targets });
+    await this.confirmReplicas(keys.event(eventId), eventId);
     this.logger.info('event published', {
       event_id: eventId,
       event_type: partial.type,
       user_id: userId,
       version,
       tasks: planned.length,
+      ...(this.keyspace.partitions > 1 ? { partition } : {}),
       ...(ledgerUpdated ? {} : { ledger: 'newer version already recorded' }),
       ...(state === 'pending' ? { resumed: true } : {}),
     });
     return { eventId, version, tasks, enabled: true, duplicate: false, ledgerUpdated };
+  }
+
+  /**
+   * With `replicaAcks`, waits until that many replicas hold the event's writes (everything sent
+   * before on the connection to its partition's master); fewer within `replicaAckTimeout` is a
+   * ReplicationError (the writes stay: publishing the same id again waits again).
+   */
+  private async confirmReplicas(key: string, eventId: string): Promise<void> {
+    const { replicaAcks, replicaAckTimeout } = this.config;
+    if (replicaAcks <= 0) return;
+    const acked = await waitForReplicas(this.redis, key, replicaAcks, replicaAckTimeout);
+    if (acked < replicaAcks) throw new ReplicationError(eventId, acked, replicaAcks, replicaAckTimeout);
   }
 
   /** Closes the queues this publisher opened (not the Redis connection it was given). */

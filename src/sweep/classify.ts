@@ -37,7 +37,10 @@ export interface SweepRun {
   durationMs: number;
   usersChecked: number;
   chunks: number;
-  /** Ledger position (user id, '' = the start) where the run began and where it stopped. */
+  /**
+   * Ledger position (user id, '' = the start) where the run began and where it stopped; with
+   * more than one partition, see `partitions`.
+   */
   cursorFrom: string;
   cursorTo: string;
   /** True when the run reached the end of the ledger (the next run starts over). */
@@ -46,6 +49,14 @@ export interface SweepRun {
   autoRepair: boolean;
   repairsEnqueued: number;
   targets: Record<string, TargetSweepFigures>;
+  /** With more than one partition: where the run began and stopped in each it walked. */
+  partitions?: Array<{
+    partition: number;
+    cursorFrom: string;
+    cursorTo: string;
+    usersChecked: number;
+    passCompleted: boolean;
+  }>;
   error?: string;
 }
 

@@ -1,7 +1,7 @@
 import { Worker, type Job } from 'bullmq';
 import type { SyncConfig } from '../config/schema.js';
 import { toError } from '../errors.js';
-import { MAINTENANCE_QUEUE, type Keys } from '../jobs/names.js';
+import { MAINTENANCE_QUEUE, type DeploymentKeys } from '../jobs/names.js';
 import type { QueueSet } from '../jobs/queues.js';
 import type { Logger } from '../logger.js';
 import type { Redis } from '../redis.js';
@@ -28,7 +28,7 @@ export interface SweepJobResult {
 export async function syncSweepScheduler(
   queues: QueueSet,
   redis: Redis,
-  keys: Keys,
+  keys: DeploymentKeys,
   config: SyncConfig,
   logger: Logger,
 ): Promise<void> {
@@ -59,7 +59,7 @@ export async function syncSweepScheduler(
 export interface MaintenanceWorkerOptions {
   connection: Redis;
   redis: Redis;
-  keys: Keys;
+  keys: DeploymentKeys;
   config: SyncConfig;
   logger: Logger;
   sweep: (options: SweepOptions) => Promise<SweepRun | undefined>;

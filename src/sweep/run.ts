@@ -9,7 +9,7 @@ import { targetAccepts } from '../config/targets.js';
 import { toError } from '../errors.js';
 import type { UserSnapshot } from '../events.js';
 import type { ExecutionContext, Executor, TargetVersions } from '../executors/executor.js';
-import type { Keys } from '../jobs/names.js';
+import type { DeploymentKeys, Keys, Keyspace } from '../jobs/names.js';
 import { deliveryJobOptions, type QueueSet } from '../jobs/queues.js';
 import { acquireLock, extendLock, releaseLock } from '../jobs/locks.js';
 import type { Logger } from '../logger.js';
@@ -28,7 +28,7 @@ import {
 
 export interface SweepDeps {
   redis: Redis;
-  keys: Keys;
+  keyspace: Keyspace;
   config: SyncConfig;
   queues: QueueSet;
   logger: Logger;
@@ -41,50 +41,72 @@ export interface SweepOptions {
   trigger?: 'scheduled' | 'manual';
   interval?: string;
   /** Called after each chunk. */
-  onProgress?: (progress: { usersChecked: number; cursor: string; chunks: number }) => void;
+  onProgress?: (progress: {
+    usersChecked: number;
+    cursor: string;
+    chunks: number;
+    partition: number;
+  }) => void;
   signal?: AbortSignal;
 }
 
 /** The sweep lock outlives the run's time budget by this much (a run that died leaves it). */
 const LOCK_MARGIN_MS = 60_000;
 
-/** Where a run got to. */
-interface Progress {
+/** Partitions swept at once (each one chunk at a time). */
+export const SWEEP_LANES = 4;
+
+/** Where a run got to in one partition. */
+interface PartitionProgress {
+  partition: number;
   cursorFrom: string;
   cursor: string;
   usersChecked: number;
+  /** The walk of this partition reached its end in this run (its cursor starts over). */
+  completed: boolean;
+}
+
+/** Where a run got to. */
+interface Progress {
+  usersChecked: number;
+  /** Users of chunks being read now, counted against the budget before they are done. */
+  reserved: number;
   chunks: number;
   repairsEnqueued: number;
-  stoppedBy: SweepRun['stoppedBy'];
+  stoppedBy: SweepRun['stoppedBy'] | undefined;
   error?: string;
+  partitions: PartitionProgress[];
 }
 
 /**
- * Runs the consistency sweep once: walks the ledger from the persisted cursor a chunk at a
- * time (one chunk in memory), asks every enabled target that can report state for the versions
- * it holds (one batched read per chunk and target), classifies each (user, target), and with
- * `autoRepair` enqueues one repair delivery per mismatch. Stops at the end of the ledger or at
- * the per-run budget; the cursor is saved after every chunk, so a run that dies is resumed by
- * the next. Returns undefined when another sweep holds the lock; the lock is released however
- * the run ends.
+ * Runs the consistency sweep once: walks each partition's slice of the ledger from its
+ * persisted cursor a chunk at a time (at most SWEEP_LANES partitions at once, one chunk each
+ * in memory), asks every enabled target that can report state for the versions it holds (one
+ * batched read per chunk and target), classifies each (user, target), and with `autoRepair`
+ * enqueues one repair delivery per mismatch. Stops when every partition reached its end or at
+ * the per-run budget (users across partitions, time); cursors are saved after every chunk, so a
+ * run that dies is resumed by the next, and a run cut short by its budget is followed by one
+ * that starts with the partitions it did not finish. Returns undefined when another sweep holds
+ * the lock; the lock is released however the run ends.
  */
 export async function runSweep(deps: SweepDeps, options: SweepOptions = {}): Promise<SweepRun | undefined> {
-  const { redis, keys, config, logger } = deps;
+  const { redis, keyspace, config, logger } = deps;
   const token = randomUUID();
-  if (!(await acquireLock(redis, keys.sweepLock, token, config.sweep.maxRunTime + LOCK_MARGIN_MS))) {
+  const lock = keyspace.deployment.sweepLock;
+  if (!(await acquireLock(redis, lock, token, config.sweep.maxRunTime + LOCK_MARGIN_MS))) {
     logger.info('sweep skipped: another sweep is running');
     return undefined;
   }
   try {
     return await sweepLocked(deps, options, token);
   } finally {
-    await releaseLock(redis, keys.sweepLock, token).catch(() => undefined);
+    await releaseLock(redis, lock, token).catch(() => undefined);
   }
 }
 
 /** The run itself, under the lock held with `token`. */
 async function sweepLocked(deps: SweepDeps, options: SweepOptions, token: string): Promise<SweepRun> {
-  const { redis, keys, config, logger } = deps;
+  const { redis, keyspace, config, logger } = deps;
   const now = deps.now ?? Date.now;
   const budget = config.sweep;
   const started = now();
@@ -93,12 +115,12 @@ async function sweepLocked(deps: SweepDeps, options: SweepOptions, token: string
     targets.map((t) => [t.service, emptyFigures()]),
   );
   const progress: Progress = {
-    cursorFrom: '',
-    cursor: '',
     usersChecked: 0,
+    reserved: 0,
     chunks: 0,
     repairsEnqueued: 0,
-    stoppedBy: 'end',
+    stoppedBy: undefined,
+    partitions: [],
   };
   // One signal for the run: the caller's (shutdown) or the time budget, whichever comes first;
   // it reaches the state reads in flight too.
@@ -108,64 +130,92 @@ async function sweepLocked(deps: SweepDeps, options: SweepOptions, token: string
   if (options.signal?.aborted) run.abort();
   const budgetTimer = setTimeout(() => run.abort(), budget.maxRunTime);
   const stopReason = (): SweepRun['stoppedBy'] => (options.signal?.aborted ? 'aborted' : 'time');
-  try {
-    progress.cursorFrom = progress.cursor = (await redis.get(keys.sweepCursor)) ?? '';
+  const stop = (reason: SweepRun['stoppedBy']) => (progress.stoppedBy ??= reason);
+
+  /** Walks one partition chunk by chunk until its end, the budget, or a stop. */
+  async function sweepPartition(partition: number): Promise<void> {
+    const keys = keyspace.partition(partition);
+    const cursorFrom = (await redis.get(keys.sweepCursor)) ?? '';
+    const mine: PartitionProgress = {
+      partition,
+      cursorFrom,
+      cursor: cursorFrom,
+      usersChecked: 0,
+      completed: false,
+    };
+    progress.partitions.push(mine);
     for (;;) {
-      if (run.signal.aborted) {
-        progress.stoppedBy = stopReason();
-        break;
-      }
-      if (progress.usersChecked >= budget.maxUsersPerRun) {
-        progress.stoppedBy = 'users';
-        break;
-      }
-      const size = Math.min(budget.chunkSize, budget.maxUsersPerRun - progress.usersChecked);
-      const cursor = progress.cursor;
-      const ids = await redis.zrangebylex(
-        keys.users,
-        cursor === '' ? '-' : `(${cursor}`,
-        '+',
-        'LIMIT',
-        0,
-        size,
+      if (progress.stoppedBy) return;
+      if (run.signal.aborted) return void stop(stopReason());
+      const size = Math.min(
+        budget.chunkSize,
+        budget.maxUsersPerRun - progress.usersChecked - progress.reserved,
       );
-      if (ids.length > 0) {
-        const chunk = await sweepChunk(ids, targets, figures, deps, now, run.signal);
-        progress.repairsEnqueued += chunk.repairs;
-        if (run.signal.aborted) {
+      if (size <= 0) return void stop('users');
+      progress.reserved += size;
+      try {
+        const start = mine.cursor === '' ? '-' : `(${mine.cursor}`;
+        const ids = await redis.zrangebylex(keys.users, start, '+', 'LIMIT', 0, size);
+        if (ids.length > 0) {
+          const chunk = await sweepChunk({ ids, partition, targets, figures, deps, now, signal: run.signal });
+          progress.repairsEnqueued += chunk.repairs;
           // Cut short: the cursor stays before this chunk, so the next run sweeps it whole.
-          progress.stoppedBy = stopReason();
-          break;
+          if (run.signal.aborted) return void stop(stopReason());
+          progress.usersChecked += chunk.users;
+          mine.usersChecked += chunk.users;
+          progress.chunks++;
+          mine.cursor = ids[ids.length - 1] as string;
         }
-        progress.usersChecked += chunk.users;
-        progress.chunks++;
-        progress.cursor = ids[ids.length - 1] as string;
+        if (ids.length < size) {
+          // The end of this slice of the ledger: its next walk starts over.
+          mine.cursor = '';
+          mine.completed = true;
+          await redis.set(keys.sweepCursor, '');
+          return;
+        }
+        await redis.set(keys.sweepCursor, mine.cursor);
+      } finally {
+        progress.reserved -= size;
       }
-      if (ids.length < size) {
-        // The end of the ledger: the next run starts over.
-        progress.cursor = '';
-        progress.stoppedBy = 'end';
-        await redis.set(keys.sweepCursor, '');
-        break;
-      }
-      await redis.set(keys.sweepCursor, progress.cursor);
       // Still ours for as long as the run goes on.
-      await extendLock(redis, keys.sweepLock, token, budget.maxRunTime + LOCK_MARGIN_MS);
+      await extendLock(redis, keyspace.deployment.sweepLock, token, budget.maxRunTime + LOCK_MARGIN_MS);
       options.onProgress?.({
         usersChecked: progress.usersChecked,
-        cursor: progress.cursor,
+        cursor: mine.cursor,
         chunks: progress.chunks,
+        partition,
       });
     }
+  }
+
+  const deploymentKeys = keyspace.deployment;
+  let order: number[] = [];
+  try {
+    // Start with the partitions the last run did not finish.
+    const first =
+      Number((await redis.get(deploymentKeys.sweepNextPartition)) ?? 0) % keyspace.partitions || 0;
+    order = Array.from({ length: keyspace.partitions }, (_, i) => (first + i) % keyspace.partitions);
+    let next = 0;
+    const lane = async () => {
+      while (!progress.stoppedBy && next < order.length) await sweepPartition(order[next++] as number);
+    };
+    await Promise.all(Array.from({ length: Math.min(SWEEP_LANES, order.length) }, lane));
+    stop('end');
+    const unfinished = order.find((p) => !progress.partitions.find((x) => x.partition === p)?.completed);
+    await redis.set(deploymentKeys.sweepNextPartition, String(unfinished ?? 0));
   } catch (caught) {
     progress.stoppedBy = 'error';
     progress.error = toError(caught).message;
-    logger.error('sweep failed', { error: progress.error, cursor: progress.cursor });
+    logger.error('sweep failed', { error: progress.error });
   } finally {
     clearTimeout(budgetTimer);
     options.signal?.removeEventListener('abort', onAbort);
   }
   const finished = now();
+  const walked = [...progress.partitions].sort((a, b) => a.partition - b.partition);
+  const only = keyspace.partitions === 1 ? walked[0] : undefined;
+  const passCompleted = walked.length === keyspace.partitions && walked.every((p) => p.completed);
+  const stoppedBy = progress.stoppedBy === 'end' && !passCompleted ? 'users' : (progress.stoppedBy ?? 'end');
   const result: SweepRun = {
     id: token,
     trigger: options.trigger ?? 'manual',
@@ -175,19 +225,30 @@ async function sweepLocked(deps: SweepDeps, options: SweepOptions, token: string
     durationMs: finished - started,
     usersChecked: progress.usersChecked,
     chunks: progress.chunks,
-    cursorFrom: progress.cursorFrom,
-    cursorTo: progress.cursor,
-    passCompleted: progress.stoppedBy === 'end',
-    stoppedBy: progress.stoppedBy,
+    cursorFrom: only?.cursorFrom ?? '',
+    cursorTo: only?.cursor ?? '',
+    passCompleted,
+    stoppedBy,
     autoRepair: config.autoRepair,
     repairsEnqueued: progress.repairsEnqueued,
     targets: figures,
+    ...(keyspace.partitions > 1
+      ? {
+          partitions: walked.map((p) => ({
+            partition: p.partition,
+            cursorFrom: p.cursorFrom,
+            cursorTo: p.cursor,
+            usersChecked: p.usersChecked,
+            passCompleted: p.completed,
+          })),
+        }
+      : {}),
     ...(progress.error !== undefined ? { error: progress.error } : {}),
   };
   await redis
     .multi()
-    .lpush(keys.sweepRuns, JSON.stringify(result))
-    .ltrim(keys.sweepRuns, 0, budget.keepRuns - 1)
+    .lpush(deploymentKeys.sweepRuns, JSON.stringify(result))
+    .ltrim(deploymentKeys.sweepRuns, 0, budget.keepRuns - 1)
     .exec();
   logger.info('sweep finished', {
     users_checked: result.usersChecked,
@@ -199,7 +260,7 @@ async function sweepLocked(deps: SweepDeps, options: SweepOptions, token: string
 }
 
 /** The last runs, newest first. */
-export async function readSweepRuns(redis: Redis, keys: Keys, limit = 20): Promise<SweepRun[]> {
+export async function readSweepRuns(redis: Redis, keys: DeploymentKeys, limit = 20): Promise<SweepRun[]> {
   const rows = await redis.lrange(keys.sweepRuns, 0, Math.max(0, limit - 1));
   return rows.map((row) => JSON.parse(row) as SweepRun);
 }
@@ -211,16 +272,19 @@ interface Repair {
   state: LedgerState;
 }
 
-/** Compares one chunk of users with every target; returns the users compared and the repairs enqueued. */
-async function sweepChunk(
-  ids: readonly string[],
-  targets: readonly TargetConfig[],
-  figures: Record<string, TargetSweepFigures>,
-  deps: SweepDeps,
-  now: () => number,
-  signal: AbortSignal,
-): Promise<{ users: number; repairs: number }> {
-  const { redis, keys, config, logger } = deps;
+/** Compares one chunk of users (of one partition) with every target; returns the users compared and the repairs enqueued. */
+async function sweepChunk(args: {
+  ids: readonly string[];
+  partition: number;
+  targets: readonly TargetConfig[];
+  figures: Record<string, TargetSweepFigures>;
+  deps: SweepDeps;
+  now: () => number;
+  signal: AbortSignal;
+}): Promise<{ users: number; repairs: number }> {
+  const { ids, partition, targets, figures, deps, now, signal } = args;
+  const { redis, config, logger } = deps;
+  const keys = deps.keyspace.partition(partition);
   const ledger = await readLedgerStates(redis, keys, ids);
   const users = [...ledger.keys()];
   const repairs: Repair[] = [];
@@ -256,10 +320,10 @@ async function sweepChunk(
     }
   }
   if (repairs.length === 0 || signal.aborted) return { users: users.length, repairs: 0 };
-  const planned = await planRepairs(repairs, deps, new Date(now()).toISOString());
+  const planned = await planRepairs(repairs, deps, keys, new Date(now()).toISOString());
   let enqueued = 0;
   for (const [target, deliveries] of planned) {
-    const added = await enqueueRepairs(deps, target, deliveries);
+    const added = await enqueueRepairs(deps, target, partition, deliveries);
     (figures[target] as TargetSweepFigures).repairs += added;
     enqueued += added;
   }
@@ -293,11 +357,12 @@ async function readLedgerStates(
 async function planRepairs(
   repairs: readonly Repair[],
   deps: SweepDeps,
+  keys: Keys,
   timestamp: string,
 ): Promise<Map<string, PlannedDelivery[]>> {
   // Snapshots only for the users that get a repair.
   const snapshots = deps.redis.pipeline();
-  for (const repair of repairs) snapshots.hget(deps.keys.ledger(repair.userId), 'snap');
+  for (const repair of repairs) snapshots.hget(keys.ledger(repair.userId), 'snap');
   const snaps = (await snapshots.exec()) ?? [];
   const byTarget = new Map<string, PlannedDelivery[]>();
   repairs.forEach(({ target, userId, state }, i) => {
@@ -318,7 +383,7 @@ async function planRepairs(
       source: 'user-sync-sweep',
     };
     const list = byTarget.get(target.service) ?? [];
-    list.push(...planDeliveries(event, [target], true));
+    list.push(...planDeliveries(event, [target], { repair: true, queueName: keys.deliveryQueue }));
     byTarget.set(target.service, list);
   });
   return byTarget;
@@ -332,9 +397,10 @@ async function planRepairs(
 async function enqueueRepairs(
   deps: SweepDeps,
   target: string,
+  partition: number,
   planned: readonly PlannedDelivery[],
 ): Promise<number> {
-  const queue = deps.queues.delivery(target);
+  const queue = deps.queues.delivery(target, partition);
   const jobOptions = deliveryJobOptions(deps.config);
   const fresh: PlannedDelivery[] = [];
   for (const delivery of planned) {

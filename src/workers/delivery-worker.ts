@@ -9,7 +9,7 @@ import { retryDelay } from '../jobs/backoff.js';
 import { recordFromJob, type DeadLetterReason, type LastFailure } from '../jobs/dead-letter.js';
 import type { DeadLetters } from '../jobs/dead-letter-store.js';
 import { parseDeliveryJobData, type DeliveryJobData, type DeliveryTask } from '../jobs/delivery-job.js';
-import { deliveryQueueName, taskId, type Keys } from '../jobs/names.js';
+import { taskId, type Keys } from '../jobs/names.js';
 import { beginDelivery, finishDelivery } from '../jobs/scripts.js';
 import { bumpCounter, type TargetCounter } from '../jobs/stats.js';
 import type { Logger } from '../logger.js';
@@ -39,7 +39,13 @@ export interface DeliveryWorkerOptions {
   workerConnection: Redis;
   /** Connection for user-sync's own scripts. */
   redis: Redis;
+  /** The partition this worker delivers, and its keys. */
+  partition: number;
   keys: Keys;
+  /** Concurrent deliveries of this worker (its share of `workers` for the target). */
+  concurrency: number;
+  /** Its share of the target's rate limit, if it has one (see partitionRateLimit). */
+  limiter?: { max: number; duration: number } | undefined;
   deadLetters: DeadLetters;
   logger: Logger;
   now?: () => number;
@@ -79,16 +85,19 @@ export class DeliveryWorker {
   constructor(private readonly options: DeliveryWorkerOptions) {
     this.target = options.target;
     this.now = options.now ?? Date.now;
-    this.logger = options.logger.child({ target: this.target.service });
+    this.logger = options.logger.child({
+      target: this.target.service,
+      ...(options.keys.prefix !== options.config.prefix ? { partition: options.partition } : {}),
+    });
     const { config } = options;
     const policy = { baseMs: config.retryInterval, capMs: config.maxRetryInterval };
     this.worker = new Worker(
-      deliveryQueueName(this.target.service),
+      options.keys.deliveryQueue(this.target.service),
       (job, token, signal) => this.process(job, token, signal),
       {
         connection: options.workerConnection,
-        prefix: config.prefix,
-        concurrency: config.workers,
+        prefix: options.keys.prefix,
+        concurrency: options.concurrency,
         autorun: false,
         // A job's lock is renewed while it runs; a worker that dies leaves it to the stalled
         // check, which hands it to another worker. More than a few stalls means a job that kills
@@ -96,9 +105,7 @@ export class DeliveryWorker {
         maxStalledCount: 3,
         lockDuration: config.lockDuration,
         stalledInterval: config.lockDuration,
-        ...(this.target.rateLimit
-          ? { limiter: { max: this.target.rateLimit.max, duration: this.target.rateLimit.duration } }
-          : {}),
+        ...(options.limiter ? { limiter: options.limiter } : {}),
         settings: {
           backoffStrategy: (failures: number, _type?: string, error?: Error) =>
             retryDelay(failures, policy, error),
@@ -139,7 +146,7 @@ export class DeliveryWorker {
     const parsed = this.read(run);
     if (!parsed.ok) return this.deadLetter(run, 'malformed', { code: 'malformed', message: parsed.reason });
     const data = (run.data = parsed.data);
-    await this.options.deadLetters.revive(job, this.target.service);
+    await this.options.deadLetters.revive(job, this.target.service, this.options.partition);
 
     const { redis, keys, config } = this.options;
     const userId = String(data.userId);
@@ -295,7 +302,14 @@ export class DeliveryWorker {
     const excerpt = last.excerpt === undefined ? undefined : redactText(last.excerpt, urls);
     const failure = { ...last, message, excerpt, attempts: run.attempt };
     await this.options.deadLetters.record(
-      recordFromJob(run.job, this.target.service, reason, failure, this.now),
+      recordFromJob({
+        job: run.job,
+        target: this.target.service,
+        partition: this.options.partition,
+        reason,
+        last: failure,
+        now: this.now,
+      }),
     );
     this.logOutcome(run, 'dead', { reason, code: last.code, status: last.status, error: message });
     throw new UnrecoverableError(`${reason}: ${message}`);

@@ -6,7 +6,7 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { toError } from '../errors.js';
-import type { Keys } from '../jobs/names.js';
+import type { DeploymentKeys } from '../jobs/names.js';
 import type { Logger } from '../logger.js';
 import type { Redis } from '../redis.js';
 
@@ -44,7 +44,11 @@ export function decodeMember(text: string): WorkerMember | undefined {
 }
 
 /** The live worker processes of the deployment. */
-export async function readLiveWorkers(redis: Redis, keys: Keys, now = Date.now()): Promise<WorkerMember[]> {
+export async function readLiveWorkers(
+  redis: Redis,
+  keys: DeploymentKeys,
+  now = Date.now(),
+): Promise<WorkerMember[]> {
   const members = await redis.zrangebyscore(keys.workers, now, '+inf');
   return members.map(decodeMember).filter((m): m is WorkerMember => m !== undefined);
 }
@@ -56,7 +60,7 @@ export class Heartbeat {
 
   constructor(
     private readonly redis: Redis,
-    private readonly keys: Keys,
+    private readonly keys: DeploymentKeys,
     member: WorkerMember,
     private readonly logger: Logger,
   ) {

@@ -28,7 +28,7 @@ import {
   type SyncConfigInput,
   type UserSnapshot,
 } from '../../src/index.js';
-import { keys } from '../../src/jobs/names.js';
+import { partitionKeys as keys } from '../../src/jobs/names.js';
 import { ROOT, requireBuild, spawnScript, type CliProcess } from '../helpers/cli.js';
 import { uniquePrefix, waitFor } from '../helpers/redis.js';
 import { startOwnRedis, type OwnRedis } from '../helpers/redis-server.js';

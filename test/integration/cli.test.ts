@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { Webhook } from 'standardwebhooks';
 import { pingRedis } from '../../src/redis.js';
-import { keys } from '../../src/jobs/names.js';
+import { partitionKeys as keys } from '../../src/jobs/names.js';
 import { requireBuild, runCli, spawnCli, type CliProcess, type CliResult } from '../helpers/cli.js';
 import { newSecret } from '../helpers/harness.js';
 import { startHttpTarget, type HttpTarget } from '../helpers/http-target.js';

@@ -387,7 +387,7 @@ describe('dashboard roles and the Bull Board allow-list', () => {
       [updated.eventId, updated.version],
     ]);
     expect(target.requests.map((r) => r.body).join('\n')).not.toContain('attacker@example.com');
-    const watermark = await h.redis.hget(h.service.deployment.keys.watermark('http-a'), '7');
+    const watermark = await h.redis.hget(h.service.deployment.keyspace.partition(0).watermark('http-a'), '7');
     expect(Number(watermark)).toBe(updated.version);
     expect((await h.service.getStats()).by_target['http-a']).toMatchObject({ delivered: 2, superseded: 0 });
   });

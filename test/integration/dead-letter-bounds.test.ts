@@ -104,11 +104,15 @@ describe('dead letters: bounded and paged', () => {
       const r = record(i, i % 2 ? 'orders' : 'billing');
       const key = deployment.queues.deadLetter.toKey(r.id);
       pipeline.hset(key, 'name', r.reason, 'data', JSON.stringify(r), 'opts', '{}', 'timestamp', String(T0));
-      pipeline.zadd(deployment.keys.deadLetterIndex, Date.parse(r.failedAt), r.id);
-      pipeline.zadd(deployment.keys.deadLetterIndexOf(r.service), Date.parse(r.failedAt), r.id);
+      pipeline.zadd(deployment.keyspace.deployment.deadLetterIndex, Date.parse(r.failedAt), r.id);
+      pipeline.zadd(
+        deployment.keyspace.deployment.deadLetterIndexOf(r.service),
+        Date.parse(r.failedAt),
+        r.id,
+      );
     }
     await pipeline.exec();
-    await redis.set(deployment.keys.deadLetterIndexed, '1');
+    await redis.set(deployment.keyspace.deployment.deadLetterIndexed, '1');
     for (let i = 1_001; i <= 1_010; i++) await store.record(record(i, i % 2 ? 'orders' : 'billing'));
 
     let commands = 0;
@@ -153,6 +157,6 @@ describe('dead letters: bounded and paged', () => {
     }
     const listed = await deployment.listDeadLetters();
     expect(listed.records.map((r) => r.id)).toEqual(['evt-3.orders', 'evt-2.orders', 'evt-1.orders']);
-    expect(await redis.get(deployment.keys.deadLetterIndexed)).toBe('1');
+    expect(await redis.get(deployment.keyspace.deployment.deadLetterIndexed)).toBe('1');
   });
 });

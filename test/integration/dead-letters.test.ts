@@ -175,8 +175,8 @@ describe('dead-letter queue', () => {
     await taken.moveToFailed(new UnrecoverableError('job stalled more than allowable limit'), token);
     await worker.close();
     await connection.quit();
-    expect(await h.service.deployment.deadLetters.reconcile('http-a')).toBe(1);
-    expect(await h.service.deployment.deadLetters.reconcile('http-a')).toBe(0);
+    expect(await h.service.deployment.deadLetters.reconcile('http-a', 0)).toBe(1);
+    expect(await h.service.deployment.deadLetters.reconcile('http-a', 0)).toBe(0);
     const [record] = (await h.service.listDeadLetters()).records;
     expect(record).toMatchObject({
       id: `${eventId}.http-a`,

@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { Webhook } from 'standardwebhooks';
 import { EventType, type UserSnapshot } from '../../src/index.js';
-import { keys } from '../../src/jobs/names.js';
 import { readLatency } from '../../src/jobs/stats.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { waitFor } from '../helpers/redis.js';
@@ -124,7 +123,12 @@ describe('publish → deliver to every target kind', () => {
       });
     }
     // Every delivery is in its target's latency histogram (publish to delivered).
-    const latency = await readLatency(h.redis, keys(h.prefix), ['http-a', 'http-b', 'cache', 'audit']);
+    const latency = await readLatency(h.redis, h.service.deployment.keyspace, [
+      'http-a',
+      'http-b',
+      'cache',
+      'audit',
+    ]);
     for (const histogram of Object.values(latency)) {
       expect(histogram.count).toBe(4);
       expect(histogram.buckets.at(-1)).toEqual([Infinity, 4]);

@@ -11,7 +11,7 @@ import {
   deliveryQueueName,
   parseConfig,
 } from '../../src/index.js';
-import { keys } from '../../src/jobs/names.js';
+import { partitionKeys as keys } from '../../src/jobs/names.js';
 import { reservePublish } from '../../src/jobs/scripts.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { deletePrefix, testRedis, uniquePrefix, waitFor } from '../helpers/redis.js';

@@ -246,12 +246,12 @@ describe('sweep: bugs fixed on the way', () => {
   it('releases its lock when the run fails right after taking it (reading the cursor)', async () => {
     s = setup();
     const service = s.service();
-    const { keys } = service.deployment;
+    const keys = service.deployment.keyspace.partition(0);
     await s.redis.hset(keys.sweepCursor, 'not', 'a string');
     const run = await service.runSweep();
     expect(run).toMatchObject({ stoppedBy: 'error', usersChecked: 0 });
     expect(run?.error).toMatch(/WRONGTYPE/);
-    expect(await s.redis.exists(keys.sweepLock)).toBe(0);
+    expect(await s.redis.exists(service.deployment.keyspace.deployment.sweepLock)).toBe(0);
     // The next run is not locked out for maxRunTime + 60 s.
     await s.redis.del(keys.sweepCursor);
     expect(await service.runSweep()).toMatchObject({ stoppedBy: 'end' });

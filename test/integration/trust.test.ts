@@ -49,7 +49,7 @@ describe('the ledger vouches for every delivery', () => {
     const record = await deadLetter('forged-huge.http-a');
     expect(record).toMatchObject({ reason: 'not_in_ledger', code: 'not_in_ledger', attempts: 1 });
     expect(record.message).toMatch(/version 9000000000000 is above the ledger's 1/);
-    expect(await h.redis.hget(h.service.deployment.keys.watermark('http-a'), '1')).toBe('1');
+    expect(await h.redis.hget(h.service.deployment.keyspace.partition(0).watermark('http-a'), '1')).toBe('1');
 
     const update = await publisher.publishUserUpdated({ id: 1, username: 'ada-2' });
     await waitFor(() => server.requests.length === 2, { what: 'the real update' });
@@ -188,6 +188,6 @@ describe('the backlog cap', () => {
     for (const r of refused) expect(r.reason).toBeInstanceOf(QueueFullError);
     expect(await h.service.deployment.queues.backlog('http-a')).toBe(5);
     // Committed publishes gave their reservations back.
-    expect(await h.redis.zcard(h.service.deployment.keys.reservations('http-a'))).toBe(0);
+    expect(await h.redis.zcard(h.service.deployment.keyspace.partition(0).reservations('http-a'))).toBe(0);
   });
 });

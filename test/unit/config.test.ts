@@ -766,9 +766,9 @@ describe('ENV_OVERRIDES', () => {
     expect(new Set(fields).size).toBe(fields.length);
   });
 
-  it('names only USER_SYNC_* variables besides REDIS_URL', () => {
+  it('names only USER_SYNC_* variables besides REDIS_URL and REDIS_CLUSTER_NODES', () => {
     for (const { env } of ENV_OVERRIDES) {
-      if (env !== 'REDIS_URL') expect(env).toMatch(/^USER_SYNC_[A-Z_]+$/);
+      if (env !== 'REDIS_URL' && env !== 'REDIS_CLUSTER_NODES') expect(env).toMatch(/^USER_SYNC_[A-Z_]+$/);
     }
   });
 
@@ -776,6 +776,8 @@ describe('ENV_OVERRIDES', () => {
     const known = new Set([
       ...Object.keys(TOP_LEVEL_DEFAULTS),
       'redisUrl',
+      'redisClusterNodes',
+      'workerPartitions',
       ...['host', 'port', 'username', 'password', 'token'].map((f) => `dashboard.${f}`),
     ]);
     for (const { field } of ENV_OVERRIDES) expect(known.has(field)).toBe(true);
@@ -930,6 +932,8 @@ describe('loadConfig', () => {
       USER_SYNC_DASHBOARD_USERNAME: 'ops',
       USER_SYNC_DASHBOARD_PASSWORD: 'correct-horse',
       USER_SYNC_DASHBOARD_TOKEN: 't'.repeat(32),
+      REDIS_CLUSTER_NODES: '127.0.0.1:7000,127.0.0.1:7001',
+      USER_SYNC_WORKER_PARTITIONS: '0',
     };
     for (const { env: name, type } of ENV_OVERRIDES) {
       const raw = type === 'string' ? strings[name] : samples[type];

@@ -198,8 +198,8 @@ describe('planDeliveries', () => {
 
   it('sets repair only on repair deliveries', () => {
     const [normal] = planDeliveries(event(), [target('orders')]);
-    const [explicitNo] = planDeliveries(event(), [target('orders')], false);
-    const [repair] = planDeliveries(event(), [target('orders')], true);
+    const [explicitNo] = planDeliveries(event(), [target('orders')], { repair: false });
+    const [repair] = planDeliveries(event(), [target('orders')], { repair: true });
     expect(normal?.data).not.toHaveProperty('repair');
     expect(explicitNo?.data).not.toHaveProperty('repair');
     expect(repair?.data.repair).toBe(true);
@@ -209,7 +209,7 @@ describe('planDeliveries', () => {
   });
 
   it('marks every delivery of a repair', () => {
-    const planned = planDeliveries(event(), [target('a'), target('b'), target('c')], true);
+    const planned = planDeliveries(event(), [target('a'), target('b'), target('c')], { repair: true });
     expect(planned.map((p) => p.data.repair)).toEqual([true, true, true]);
   });
 
@@ -237,7 +237,7 @@ describe('planDeliveries', () => {
     const before = JSON.stringify({ e, targets });
     Object.freeze(e);
     targets.forEach((t) => Object.freeze(t));
-    planDeliveries(e, Object.freeze(targets), true);
+    planDeliveries(e, Object.freeze(targets), { repair: true });
     expect(JSON.stringify({ e, targets })).toBe(before);
   });
 });
