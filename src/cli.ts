@@ -7,6 +7,7 @@
 import { CommanderError } from 'commander';
 import { buildProgram } from './cli/program.js';
 import { toError } from './errors.js';
+import { explainRedisError } from './redis.js';
 import { redactText } from './redact.js';
 
 /** How long a finished command may take to exit by itself before it is made to. */
@@ -25,7 +26,7 @@ try {
 } catch (error) {
   const err = toError(error);
   if (err instanceof CommanderError) process.exit(err.exitCode);
-  const message = redactText(err.message);
+  const message = redactText(explainRedisError(err) ?? err.message);
   process.stderr.write(`user-sync: ${message.split('\n')[0] ?? message}\n`);
   if (verbose && err.stack) process.stderr.write(`${redactText(err.stack)}\n`);
   process.exit(1);

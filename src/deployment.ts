@@ -4,7 +4,7 @@
  * purge), sweep runs. It starts no workers (that is `UserSyncService`): the dashboard and the
  * CLI take one of these.
  */
-import { parseConfig } from './config/parse.js';
+import { clusterNodes, parseConfig } from './config/parse.js';
 import type { SyncConfig, SyncConfigInput } from './config/schema.js';
 import { enabledTargets } from './config/targets.js';
 import { Executors, type ExecutorSources } from './executors/choose.js';
@@ -15,7 +15,7 @@ import { QueueSet } from './jobs/queues.js';
 import { readStats, type SyncStats } from './jobs/stats.js';
 import { createLogger, type Logger } from './logger.js';
 import { UserEventPublisher, type PublisherOptions } from './producers/publisher.js';
-import { DEFAULT_REDIS_URL, connectRedis, type Redis } from './redis.js';
+import { DEFAULT_REDIS_URL, connectCluster, connectRedis, type Redis } from './redis.js';
 import { readSweepRuns, runSweep, type SweepOptions } from './sweep/run.js';
 import { type SweepRun } from './sweep/classify.js';
 import { readLiveWorkers } from './workers/heartbeat.js';
@@ -54,8 +54,9 @@ export class Deployment {
   private readonly ownsRedis: boolean;
 
   /**
-   * @param redis - a connection (left open by close()), or a URL to connect to (closed by
-   * close()); default the config's `redisUrl`, `REDIS_URL`, else redis://127.0.0.1:6379.
+   * @param redis - a connection, `Redis` or `Cluster` (left open by close()), or a URL to connect
+   * to (closed by close()); default a Cluster of `redisClusterNodes` when the config names them,
+   * else the config's `redisUrl`, `REDIS_URL`, else redis://127.0.0.1:6379.
    */
   constructor(
     config: SyncConfig | SyncConfigInput,
@@ -67,7 +68,9 @@ export class Deployment {
     this.redis =
       typeof redis === 'object'
         ? redis
-        : connectRedis(redis ?? this.config.redisUrl ?? process.env.REDIS_URL ?? DEFAULT_REDIS_URL);
+        : redis === undefined && this.config.redisClusterNodes !== undefined
+          ? connectCluster(clusterNodes(this.config.redisClusterNodes))
+          : connectRedis(redis ?? this.config.redisUrl ?? process.env.REDIS_URL ?? DEFAULT_REDIS_URL);
     this.keyspace = new Keyspace(this.config.prefix, this.config.partitions);
     this.logger = (options.logger ?? createLogger()).child({ component: 'user-sync' });
     this.queues = new QueueSet(this.redis, this.keyspace, (error) =>

@@ -100,6 +100,80 @@ export async function waitForReplicas(
   return Number(await redis.call('WAIT', replicas, timeoutMs));
 }
 
+/** Where to connect first in a Redis Cluster (see `clusterNodes` in config/parse.ts). */
+export interface ClusterNodeAddress {
+  host: string;
+  port: number;
+  username?: string;
+  password?: string;
+  tls?: boolean;
+}
+
+export interface ClusterConnectionOptions {
+  /** BullMQ needs null on the connections of its workers (blocking commands). Default 20. */
+  maxRetriesPerRequest?: number | null;
+  /**
+   * Give up reconnecting to the cluster after this many attempts (one-shot commands); default:
+   * never (long-running processes ride through failovers and restarts).
+   */
+  giveUpAfter?: number;
+  lazyConnect?: boolean;
+}
+
+/**
+ * A connection to a Redis Cluster, set up as user-sync and BullMQ need it: it follows MOVED and
+ * ASK, waits out a failover (CLUSTERDOWN, TRYAGAIN) by retrying, refreshes the slots when a node
+ * goes away, and keeps reconnecting unless told to give up. Commands sent while it cannot reach
+ * the cluster fail after `maxRetriesPerRequest` attempts rather than wait for ever.
+ */
+export function connectCluster(
+  nodes: readonly ClusterNodeAddress[],
+  options: ClusterConnectionOptions = {},
+): Cluster {
+  const first = nodes[0];
+  const giveUpAfter = options.giveUpAfter;
+  return new Cluster(
+    nodes.map((n) => ({ host: n.host, port: n.port })),
+    {
+      lazyConnect: options.lazyConnect ?? false,
+      enableReadyCheck: true,
+      retryDelayOnFailover: 200,
+      retryDelayOnClusterDown: 300,
+      retryDelayOnTryAgain: 100,
+      slotsRefreshTimeout: 2_000,
+      maxRedirections: 32,
+      clusterRetryStrategy: (times) =>
+        giveUpAfter !== undefined && times > giveUpAfter ? null : Math.min(100 + times * 200, 2_000),
+      redisOptions: {
+        maxRetriesPerRequest: options.maxRetriesPerRequest === undefined ? 20 : options.maxRetriesPerRequest,
+        connectTimeout: 5_000,
+        ...(first?.username ? { username: first.username } : {}),
+        ...(first?.password ? { password: first.password } : {}),
+        ...(first?.tls ? { tls: {} } : {}),
+      },
+    },
+  );
+}
+
+/**
+ * What an error from Redis means when it comes from a cluster's shape rather than from the
+ * command, said so that someone can act on it; undefined for other errors.
+ */
+export function explainRedisError(error: unknown): string | undefined {
+  const message = toError(error).message;
+  if (/CROSSSLOT/.test(message))
+    return `${message} — the keys of one operation are in different cluster slots: the prefix must carry a {hash tag}; if it does, this is a bug in user-sync, please report it`;
+  if (/CLUSTERDOWN/.test(message))
+    return `${message} — the cluster is down for some slots (a master failed with no replica to take over, or a failover is in progress); commands are retried while it recovers`;
+  if (/Too many Cluster redirections/i.test(message))
+    return `${message} — slots kept moving (a resharding or failover storm); the command was given up after 32 redirections`;
+  if (/Failed to refresh slots cache|None of startup nodes is available/i.test(message))
+    return `${message} — no cluster node answered: check redisClusterNodes / REDIS_CLUSTER_NODES and that the nodes run in cluster mode`;
+  if (/Cluster isn't ready|Connection is closed/i.test(message) && /cluster/i.test(message))
+    return `${message} — the cluster connection is not ready (nodes unreachable?)`;
+  return undefined;
+}
+
 /** A Lua script run with EVALSHA, loaded on first NOSCRIPT (after a restart or on a new server). */
 export class LuaScript {
   readonly sha: string;

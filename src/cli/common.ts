@@ -2,13 +2,23 @@
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { loadConfig } from '../config/load.js';
+import { clusterNodes } from '../config/parse.js';
 import { type SyncConfig } from '../config/schema.js';
 import { parseDuration } from '../duration.js';
 import { findRedis } from '../embedded-redis.js';
 import { toError } from '../errors.js';
 import { createLogger, type Logger } from '../logger.js';
 import { redactText, redactUrl } from '../redact.js';
-import { DEFAULT_REDIS_URL, connectRedis, type Redis } from '../redis.js';
+import { withDeadline } from '../deadline.js';
+import {
+  DEFAULT_REDIS_URL,
+  connectCluster,
+  connectRedis,
+  explainRedisError,
+  type Cluster,
+  type ClusterNodeAddress,
+  type Redis,
+} from '../redis.js';
 import { Deployment } from '../deployment.js';
 
 /** Options every command accepts, before or after its name. */
@@ -90,6 +100,40 @@ export async function connectOnce(
   return redis;
 }
 
+/**
+ * Connects to a Redis Cluster and checks it answers (PING through a node), failing with what to
+ * do when no node does. `giveUpAfter`: reconnect attempts before a later outage fails commands
+ * (one-shot commands); undefined keeps reconnecting (the dashboard).
+ */
+export async function connectClusterOnce(
+  nodes: ClusterNodeAddress[],
+  giveUpAfter?: number,
+): Promise<Cluster> {
+  const cluster = connectCluster(nodes, {
+    lazyConnect: true,
+    ...(giveUpAfter !== undefined ? { giveUpAfter } : {}),
+  });
+  let cause: Error | undefined;
+  cluster.on('error', (error: Error) => (cause ??= error));
+  const where = nodes.map((n) => `${n.host}:${n.port}`).join(',');
+  try {
+    await withDeadline(
+      (async () => {
+        await cluster.connect();
+        await cluster.ping();
+      })(),
+      { ms: 10_000, onTimeout: () => new Error('no answer within 10 s') },
+    );
+  } catch (error) {
+    cluster.disconnect();
+    const reason = redactText(explainRedisError(cause ?? error) ?? (cause ?? toError(error)).message);
+    throw new Error(
+      `cannot connect to the Redis Cluster at ${where} (${reason}): check REDIS_CLUSTER_NODES or redisClusterNodes`,
+    );
+  }
+  return cluster;
+}
+
 /** The environment variable naming the Redis probed when neither `REDIS_URL` nor `redisUrl` is set. */
 export const LOCAL_REDIS_URL_ENV = 'USER_SYNC_LOCAL_REDIS_URL';
 
@@ -115,7 +159,13 @@ export function localRedisUrl(env: NodeJS.ProcessEnv = process.env): string {
  * at `USER_SYNC_LOCAL_REDIS_URL` (default 127.0.0.1:6379), else an embedded one a
  * `user-sync worker` started in `./.redis`.
  */
-export async function connectCliRedis(config: SyncConfig): Promise<Redis> {
+export async function connectCliRedis(
+  config: SyncConfig,
+  options: { longRunning?: boolean } = {},
+): Promise<Redis> {
+  if (config.redisClusterNodes !== undefined) {
+    return connectClusterOnce(clusterNodes(config.redisClusterNodes), options.longRunning ? undefined : 3);
+  }
   const probeUrl = localRedisUrl();
   const found = await findRedis({ url: config.redisUrl, dataDir: embeddedDataDir(), probeUrl });
   return connectOnce(found?.url ?? probeUrl);

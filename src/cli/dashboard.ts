@@ -35,7 +35,7 @@ export async function runDashboard(options: DashboardCommandOptions): Promise<vo
   );
   // Before connecting anywhere: no placeholder password beyond loopback, no open dashboard either.
   assertBindAllowed(auth, host);
-  const redis = await connectCliRedis(config);
+  const redis = await connectCliRedis(config, { longRunning: true });
   const deployment = new Deployment(config, redis, { logger });
   let stop: (signal: NodeJS.Signals) => void = () => undefined;
   const stopped = new Promise<NodeJS.Signals>((resolve) => (stop = resolve));

@@ -11,14 +11,16 @@ import { startReceiver, type Receiver } from '../demo/receiver.js';
 import { startDashboard, type DashboardServer } from '../dashboard/server.js';
 import { formatDuration } from '../duration.js';
 import { ensureRedis, type RedisHandle } from '../embedded-redis.js';
+import { partitionPrefix } from '../jobs/names.js';
 import { toError } from '../errors.js';
 import type { SyncStats } from '../jobs/stats.js';
 import { createLogger } from '../logger.js';
 import { redactUrl } from '../redact.js';
-import type { Redis } from '../redis.js';
+import { Cluster, type Redis } from '../redis.js';
 import { UserSyncService } from '../service.js';
 import {
   UsageError,
+  connectCliRedis,
   connectOnce,
   embeddedDataDir,
   loadCliConfig,
@@ -58,8 +60,12 @@ export function demoKeyTemplate(prefix: string): string {
   return prefix === DEMO_PREFIX ? 'demo:user:{id}' : `${prefix}:demo:user:{id}`;
 }
 
-/** Deletes every key matching `pattern` (a fresh demo each run). */
+/** Deletes every key matching `pattern` (a fresh demo each run), on every master of a cluster. */
 async function deleteMatching(redis: Redis, pattern: string): Promise<void> {
+  if (redis instanceof Cluster) {
+    for (const node of redis.nodes('master')) await deleteMatching(node, pattern);
+    return;
+  }
   let cursor = '0';
   do {
     const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
@@ -104,16 +110,28 @@ export async function runDemo(options: DemoCommandOptions): Promise<void> {
   let dashboard: DashboardServer | undefined;
   try {
     const dataDir = embeddedDataDir();
-    handle = await ensureRedis({ url: config.redisUrl, dataDir, probeUrl: localRedisUrl(), logger });
-    const where = handle.embedded
-      ? `embedded redis-server, data in ${path.relative(process.cwd(), dataDir) || '.'}`
-      : config.redisUrl
-        ? 'from REDIS_URL / config'
-        : 'already running';
-    console.log(`Redis:    ${redactUrl(handle.url)} (${where})`);
-    redis = await connectOnce(handle.url);
-    await deleteMatching(redis, `${escapeGlob(prefix)}*`);
-    await deleteMatching(redis, escapeGlob(keyTemplate).replace('{id}', '*'));
+    // On a Redis Cluster (REDIS_CLUSTER_NODES) the demo starts no Redis, and has no cache target:
+    // a Redis target is one server.
+    const cluster = config.redisClusterNodes !== undefined;
+    if (cluster) {
+      redis = await connectCliRedis(config, { longRunning: true });
+      console.log(`Redis:    cluster ${String(config.redisClusterNodes)} (${config.partitions} partitions)`);
+    } else {
+      handle = await ensureRedis({ url: config.redisUrl, dataDir, probeUrl: localRedisUrl(), logger });
+      const where = handle.embedded
+        ? `embedded redis-server, data in ${path.relative(process.cwd(), dataDir) || '.'}`
+        : config.redisUrl
+          ? 'from REDIS_URL / config'
+          : 'already running';
+      console.log(`Redis:    ${redactUrl(handle.url)} (${where})`);
+      redis = await connectOnce(handle.url);
+    }
+    const wipe = [
+      prefix,
+      ...Array.from({ length: config.partitions }, (_, p) => partitionPrefix(prefix, p, config.partitions)),
+    ];
+    for (const pattern of new Set(wipe)) await deleteMatching(redis, `${escapeGlob(pattern)}*`);
+    if (!cluster) await deleteMatching(redis, escapeGlob(keyTemplate).replace('{id}', '*'));
 
     const secrets = { orders: newSecret(), billing: newSecret() };
     receivers.push(await startReceiver({ name: 'orders', secrets: [secrets.orders] }));
@@ -130,11 +148,12 @@ export async function runDemo(options: DemoCommandOptions): Promise<void> {
     console.log(
       `          billing ${billing.url} (fails ${BILLING_FAIL_RATE * 100}% of requests: 503, some 422)`,
     );
-    console.log(`          cache   ${redactUrl(handle.url)} keys ${keyTemplate}`);
+    if (handle) console.log(`          cache   ${redactUrl(handle.url)} keys ${keyTemplate}`);
 
     service = new UserSyncService(
       {
         prefix,
+        partitions: config.partitions,
         retryInterval: 200,
         maxRetryInterval: 2_000,
         maxRetries: 3,
@@ -143,10 +162,10 @@ export async function runDemo(options: DemoCommandOptions): Promise<void> {
         targets: [
           { service: 'orders', url: orders.url, secrets: [secrets.orders], timeoutMs: 2_000 },
           { service: 'billing', url: billing.url, secrets: [secrets.billing], timeoutMs: 2_000 },
-          { service: 'cache', url: handle.url, keyTemplate },
+          ...(handle ? [{ service: 'cache', url: handle.url, keyTemplate }] : []),
         ],
       },
-      handle.url,
+      redis,
       { logger, handleSignals: false },
     );
     await service.start();
@@ -171,7 +190,8 @@ export async function runDemo(options: DemoCommandOptions): Promise<void> {
     // The other commands find the demo's queues through its prefix (and its Redis, if embedded).
     const env =
       `USER_SYNC_PREFIX='${prefix}'` +
-      (handle.embedded || config.redisUrl ? ` REDIS_URL=${redactUrl(handle.url)}` : '');
+      (handle && (handle.embedded || config.redisUrl) ? ` REDIS_URL=${redactUrl(handle.url)}` : '') +
+      (config.partitions > 1 ? ` USER_SYNC_PARTITIONS=${config.partitions}` : '');
     console.log(`Try:      ${env} node dist/cli.js stats   (or: dlq list, dlq replay --all)`);
     console.log(
       `Publishing ${options.rate} events/s for ${options.users} users` +
@@ -187,7 +207,7 @@ export async function runDemo(options: DemoCommandOptions): Promise<void> {
     let queueLength = 0;
     let polling = false;
     const line = () => {
-      const delivered = ['orders', 'billing', 'cache']
+      const delivered = ['orders', 'billing', ...(handle ? ['cache'] : [])]
         .map((t) => `${t} ${count(stats?.by_target[t]?.delivered ?? 0)}`)
         .join(', ');
       const elapsed = Math.round((Date.now() - started) / 1000);
@@ -261,7 +281,7 @@ export async function runDemo(options: DemoCommandOptions): Promise<void> {
     const comparisons: Record<string, Comparison> = {
       orders: compareReceiver(ledger, orders.users),
       billing: compareReceiver(ledger, billing.users),
-      cache: await compareCache(redis, ledger, keyTemplate),
+      ...(handle ? { cache: await compareCache(redis, ledger, keyTemplate) } : {}),
     };
     const live = ledger.filter((u) => !u.deleted).length;
     console.log(

@@ -67,11 +67,16 @@ export function buildProgram(): Command {
           integer(1, 1000),
         ),
       )
+      .option(
+        '--partitions <list>',
+        'deliver only these partitions, e.g. 0-7 or 0-3,12 (overrides "workerPartitions"; default: all)',
+      )
       .addHelpText(
         'after',
         '\nWithout REDIS_URL or redisUrl, uses the Redis at $USER_SYNC_LOCAL_REDIS_URL (default\n' +
-          '127.0.0.1:6379), else starts redis-server with its data in ./.redis. Run more workers,\n' +
-          'anywhere, against the same Redis to scale.',
+          '127.0.0.1:6379), else starts redis-server with its data in ./.redis. With REDIS_CLUSTER_NODES\n' +
+          '(or redisClusterNodes), connects to that Redis Cluster. Run more workers, anywhere, against\n' +
+          'the same Redis to scale; with partitions, --partitions splits them across worker groups.',
       ),
   ).action(async (options: WorkerCommandOptions, command: Command) => {
     await runWorker(merged(options, command));

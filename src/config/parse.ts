@@ -160,10 +160,14 @@ export function partitionList(spec: string, partitions: number, field = 'workerP
   return [...out].sort((a, b) => a - b);
 }
 
-/** A Redis Cluster node: where to connect first. */
+/** A Redis Cluster node: where to connect first, and the credentials its URL gave. */
 export interface ClusterNode {
   host: string;
   port: number;
+  username?: string;
+  password?: string;
+  /** `rediss://`: connect with TLS. */
+  tls?: boolean;
 }
 
 /**
@@ -186,7 +190,13 @@ export function clusterNodes(value: string | readonly string[], field = 'redisCl
     if (!parsed || !/^rediss?:$/.test(parsed.protocol) || !parsed.hostname || !(port > 0 && port < 65536)) {
       throw new ConfigError(field, `${JSON.stringify(redactUrl(item))} is not host:port or a redis:// URL`);
     }
-    return { host: parsed.hostname.replace(/^\[|\]$/g, ''), port };
+    return {
+      host: parsed.hostname.replace(/^\[|\]$/g, ''),
+      port,
+      ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+      ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+      ...(parsed.protocol === 'rediss:' ? { tls: true } : {}),
+    };
   });
 }
 
@@ -231,7 +241,15 @@ export function parseConfig(
       seen.set(t.service, i);
     });
     if (config.workerPartitions !== undefined) partitionList(config.workerPartitions, config.partitions);
-    if (config.redisClusterNodes !== undefined) clusterNodes(config.redisClusterNodes);
+    if (config.redisClusterNodes !== undefined) {
+      clusterNodes(config.redisClusterNodes);
+      if (!/\{[^}]+\}/.test(config.prefix)) {
+        throw new ConfigError(
+          'prefix',
+          `is ${JSON.stringify(config.prefix)}, without a {hash tag}: on Redis Cluster a queue's keys and a publish's must share a slot (e.g. {user-sync})`,
+        );
+      }
+    }
     return { ...config, targets };
   } catch (error) {
     if (error instanceof ConfigError && options.source)

@@ -189,7 +189,7 @@ export function apiRouter(deployment: Deployment, now: () => number, logger: Log
   });
 
   /**
-   * `POST /targets/:service/pause` and `/resume`: pauses or resumes the target's delivery queue
+   * `POST /targets/:service/pause` and `/resume`: pauses or resumes the target's delivery queues
    * (BullMQ `Queue.pause()`/`resume()`). While paused, its deliveries wait in the queue: nothing
    * is lost, retried or dead-lettered. Answers `{ service, paused }`; 404 for an unknown target.
    */
@@ -200,10 +200,10 @@ export function apiRouter(deployment: Deployment, now: () => number, logger: Log
       parseInput(emptyBody, req.body ?? {});
       if (!deployment.config.targets.some((t) => t.service === service))
         throw new HttpError(404, `service: no target named ${JSON.stringify(service)} is configured`);
-      const queue = deployment.queues.delivery(service);
-      await (verb === 'pause' ? queue.pause() : queue.resume());
+      const queues = deployment.queues.deliveriesOf(service);
+      await Promise.all(queues.map((queue) => (verb === 'pause' ? queue.pause() : queue.resume())));
       audit(req, verb, { target: service });
-      res.json({ service, paused: await queue.isPaused() });
+      res.json({ service, paused: (await Promise.all(queues.map((q) => q.isPaused()))).every(Boolean) });
     });
   }
 

@@ -17,7 +17,7 @@ import { appRoutes } from '@bull-board/api/dist/routes.js';
 import type { Queue } from 'bullmq';
 import type { RequestHandler, Response } from 'express';
 import type { Deployment } from '../deployment.js';
-import { DEAD_LETTER_QUEUE, deliveryQueueName } from '../jobs/names.js';
+import { DEAD_LETTER_QUEUE } from '../jobs/names.js';
 import { isSafeMethod, roleOf, type DashboardRole } from './roles.js';
 
 /** Bull Board's hooks option. */
@@ -133,8 +133,9 @@ function boardQueues(
 ): Map<string, { queue: Queue; retries: boolean; pause: boolean }> {
   const queues = new Map<string, { queue: Queue; retries: boolean; pause: boolean }>();
   for (const target of deployment.config.targets.filter((t) => t.enabled)) {
-    const queue = deployment.queues.delivery(target.service);
-    queues.set(deliveryQueueName(target.service), { queue, retries: true, pause: true });
+    for (const queue of deployment.queues.deliveriesOf(target.service)) {
+      queues.set(queue.name, { queue, retries: true, pause: true });
+    }
   }
   queues.set(deployment.queues.maintenance.name, {
     queue: deployment.queues.maintenance,

@@ -30,14 +30,20 @@ function queueOptions(role: DashboardRole, kind: 'delivery' | 'dead-letter' | 'm
  */
 export function createBoardApp(deployment: Deployment, role: DashboardRole): Express {
   const serverAdapter = new ExpressAdapter().setBasePath(BOARD_PATH);
+  // With partitions, each target has a queue per partition (deliver.<target>.p<n>): the '.'
+  // delimiter groups them under their target in Bull Board's menu.
+  const partitioned = deployment.keyspace.partitions > 1;
   const deliveries = deployment.config.targets
     .filter((t) => t.enabled)
-    .map(
-      (t) =>
-        new BullMQAdapter(deployment.queues.delivery(t.service), {
-          ...queueOptions(role, 'delivery'),
-          description: `deliveries to ${t.service} (${t.kind})`,
-        }),
+    .flatMap((t) =>
+      deployment.queues.deliveriesOf(t.service).map(
+        (queue, partition) =>
+          new BullMQAdapter(queue, {
+            ...queueOptions(role, 'delivery'),
+            ...(partitioned ? { delimiter: '.' } : {}),
+            description: `deliveries to ${t.service} (${t.kind})${partitioned ? `, partition ${partition}` : ''}`,
+          }),
+      ),
     );
   createBullBoard({
     queues: [

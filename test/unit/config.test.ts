@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DEFAULTS, type SyncConfig, type TargetConfig } from '../../src/config/schema.js';
 import { ENV_OVERRIDES, defaultConfigPath, loadConfig } from '../../src/config/load.js';
 import { RESERVED_HEADERS } from '../../src/config/headers.js';
-import { parseConfig } from '../../src/config/parse.js';
+import { clusterNodes, parseConfig } from '../../src/config/parse.js';
 import { ConfigError, UserSyncError } from '../../src/errors.js';
 
 /** A valid Standard Webhooks secret (24 random bytes, base64). */
@@ -1130,5 +1130,61 @@ describe('loadConfig', () => {
         rmSync(path.join(work, 'user-sync.config.json'));
       }
     });
+  });
+});
+
+describe('parseConfig: partitions and Redis Cluster', () => {
+  it('defaults to one partition, no replica acks, no cluster', () => {
+    expect(parseConfig({})).toMatchObject({ partitions: 1, replicaAcks: 0, replicaAckTimeout: 2_000 });
+    expect(parseConfig({}).redisClusterNodes).toBeUndefined();
+  });
+
+  it.each([0, -1, 1.5, 1025, '4'])('refuses partitions %p', (partitions) => {
+    expect(parseError({ partitions }).field).toBe('partitions');
+  });
+
+  it.each([
+    ['0-3', 4],
+    ['1,3', 4],
+    ['0', 1],
+    [' 0 - 7 , 12 ', 16],
+  ])('accepts workerPartitions %j with %i partitions', (spec, partitions) => {
+    expect(parseConfig({ partitions, workerPartitions: spec }).workerPartitions).toBe(spec);
+  });
+
+  it.each([
+    ['4', 4, /names partition 4, but there are 4/],
+    ['3-1', 4, /not a partition or a range/],
+    ['a', 4, /partition numbers and ranges/],
+    ['0-', 4, /partition numbers and ranges/],
+  ])('refuses workerPartitions %j with %i partitions', (spec, partitions, message) => {
+    const error = parseError({ partitions, workerPartitions: spec });
+    expect(error.field).toBe('workerPartitions');
+    expect(error.message).toMatch(message);
+  });
+
+  it('takes cluster nodes as a list or one string, host:port or redis:// URLs', () => {
+    expect(clusterNodes('127.0.0.1:7000, 127.0.0.1:7001')).toEqual([
+      { host: '127.0.0.1', port: 7000 },
+      { host: '127.0.0.1', port: 7001 },
+    ]);
+    expect(clusterNodes(['redis://cache-a:6380', 'cache-b'])).toEqual([
+      { host: 'cache-a', port: 6380 },
+      { host: 'cache-b', port: 6379 },
+    ]);
+    expect(clusterNodes('[::1]:7000')).toEqual([{ host: '::1', port: 7000 }]);
+  });
+
+  it.each(['http://x:1', 'host:99999', ':7000', ','])('refuses the cluster node %j, naming the field', (nodes) => {
+    expect(parseError({ redisClusterNodes: nodes }).field).toBe('redisClusterNodes');
+  });
+
+  it('never echoes a password given in a cluster node URL', () => {
+    const error = parseError({ redisClusterNodes: 'rediss://:s3cret-pw@/nohost' });
+    expect(error.message).not.toContain('s3cret-pw');
+  });
+
+  it.each([-1, 17, 0.5])('refuses replicaAcks %p', (replicaAcks) => {
+    expect(parseError({ replicaAcks }).field).toBe('replicaAcks');
   });
 });
