@@ -137,11 +137,13 @@ export function connectCluster(
     {
       lazyConnect: options.lazyConnect ?? false,
       enableReadyCheck: true,
-      retryDelayOnFailover: 200,
+      // A failover takes cluster-node-timeout (15 s by default) and an election: commands wait it out,
+      // up to retryDelayOnFailover × maxRedirections (30 s), rather than fail after ioredis's 1.6 s.
+      retryDelayOnFailover: 300,
       retryDelayOnClusterDown: 300,
       retryDelayOnTryAgain: 100,
       slotsRefreshTimeout: 2_000,
-      maxRedirections: 32,
+      maxRedirections: 100,
       clusterRetryStrategy: (times) =>
         giveUpAfter !== undefined && times > giveUpAfter ? null : Math.min(100 + times * 200, 2_000),
       redisOptions: {
@@ -166,7 +168,7 @@ export function explainRedisError(error: unknown): string | undefined {
   if (/CLUSTERDOWN/.test(message))
     return `${message} — the cluster is down for some slots (a master failed with no replica to take over, or a failover is in progress); commands are retried while it recovers`;
   if (/Too many Cluster redirections/i.test(message))
-    return `${message} — slots kept moving (a resharding or failover storm); the command was given up after 32 redirections`;
+    return `${message} — slots kept moving (a resharding or failover storm); the command was given up after 100 redirections`;
   if (/Failed to refresh slots cache|None of startup nodes is available/i.test(message))
     return `${message} — no cluster node answered: check redisClusterNodes / REDIS_CLUSTER_NODES and that the nodes run in cluster mode`;
   if (/Cluster isn't ready|Connection is closed/i.test(message) && /cluster/i.test(message))

@@ -11,6 +11,8 @@
  * the target registry, the sweep's lock and runs) stays under the prefix itself.
  */
 
+import calculateSlot from 'cluster-key-slot';
+
 export const DEAD_LETTER_QUEUE = 'dead-letter';
 export const MAINTENANCE_QUEUE = 'maintenance';
 
@@ -44,16 +46,45 @@ export function partitionOf(userId: string | number, partitions: number): number
   return hash % partitions;
 }
 
+/** Redis Cluster's hash slots. */
+const SLOTS = 16_384;
+
 /**
  * The prefix of a partition: the deployment's prefix itself when there is one partition;
- * otherwise its hash tag extended with `-p<n>` (`{user-sync}` → `{user-sync-p3}`), or the
- * whole prefix made a hash tag when it has none (`my-app` → `{my-app-p3}`).
+ * otherwise its hash tag extended with `-p<n>` (`{user-sync}` → `{user-sync-p3}`; the whole
+ * prefix is made a tag when it has none: `my-app` → `{my-app-p3}`). When that tag's slot does
+ * not lie in the partition's share of the 16,384 slots (partition n of P: slots n·16384/P up to
+ * (n+1)·16384/P), the first `-p<n>-<k>` whose slot does is taken instead (`{user-sync-p3-41}`):
+ * so partitions spread evenly over masters that split the slots evenly (as `redis-cli --cluster
+ * create` does), rather than as the tags happen to hash. Deterministic: every process computes
+ * the same prefixes.
  */
 export function partitionPrefix(prefix: string, partition: number, partitions: number): string {
   if (partitions <= 1) return prefix;
   const tag = /\{([^}]+)\}/.exec(prefix);
-  if (!tag) return `{${prefix}-p${partition}}`;
-  return `${prefix.slice(0, tag.index)}{${tag[1]}-p${partition}}${prefix.slice(tag.index + tag[0].length)}`;
+  const [before, name, after] = tag
+    ? [prefix.slice(0, tag.index), tag[1] as string, prefix.slice(tag.index + tag[0].length)]
+    : ['', prefix, ''];
+  const from = Math.floor((partition * SLOTS) / partitions);
+  const to = Math.floor(((partition + 1) * SLOTS) / partitions);
+  for (let k = 0; ; k++) {
+    const candidate = k === 0 ? `${name}-p${partition}` : `${name}-p${partition}-${k}`;
+    const slot = calculateSlot(candidate);
+    if (slot >= from && slot < to) return `${before}{${candidate}}${after}`;
+  }
+}
+
+const prefixCache = new Map<string, readonly string[]>();
+
+/** Every partition's prefix, computed once per (prefix, partitions) in a process. */
+function partitionPrefixes(prefix: string, partitions: number): readonly string[] {
+  const id = `${partitions}\n${prefix}`;
+  let prefixes = prefixCache.get(id);
+  if (!prefixes) {
+    prefixes = Array.from({ length: partitions }, (_, p) => partitionPrefix(prefix, p, partitions));
+    prefixCache.set(id, prefixes);
+  }
+  return prefixes;
 }
 
 /** The keys of one partition (or of the only one), beside BullMQ's. */
@@ -130,8 +161,8 @@ export class Keyspace {
     if (!Number.isSafeInteger(partitions) || partitions < 1)
       throw new RangeError(`partitions must be >= 1, got ${partitions}`);
     this.deployment = deploymentKeys(prefix);
-    this.slices = Array.from({ length: partitions }, (_, p) =>
-      partitionKeys(partitionPrefix(prefix, p, partitions), p, partitions),
+    this.slices = partitionPrefixes(prefix, partitions).map((slice, p) =>
+      partitionKeys(slice, p, partitions),
     );
   }
 

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { ConfigError, UserSyncService, createLogger, type SyncConfigInput } from '../../src/index.js';
-import { partitionOf } from '../../src/jobs/names.js';
+import { partitionOf, partitionPrefix } from '../../src/jobs/names.js';
 import { deletePrefix, TEST_REDIS_URL, testRedis, uniquePrefix, waitFor } from '../helpers/redis.js';
 import { startHttpTarget, type HttpTarget } from '../helpers/http-target.js';
 import type { Redis } from 'ioredis';
@@ -22,9 +22,9 @@ describe('partitions on one Redis', () => {
   afterEach(async () => {
     for (const s of services.splice(0)) await s.close();
     await http?.close();
-    // Every partition's keys carry the prefix's tag extended: {prefix-pN}.
+    // Every partition's keys carry the prefix's tag extended: {prefix-pN…}.
     await deletePrefix(redis, prefix);
-    for (let p = 0; p < PARTITIONS; p++) await deletePrefix(redis, prefix.replace(/}$/, `-p${p}}`));
+    for (let p = 0; p < PARTITIONS; p++) await deletePrefix(redis, partitionPrefix(prefix, p, PARTITIONS));
     await redis.quit();
   });
 
@@ -93,7 +93,7 @@ describe('partitions on one Redis', () => {
     const spread = new Array<number>(PARTITIONS).fill(0);
     for (let id = 1; id <= USERS; id++) {
       const p = partitionOf(id, PARTITIONS);
-      expect(await redis.exists(`${prefix.replace(/}$/, `-p${p}}`)}:ledger:${id}`)).toBe(1);
+      expect(await redis.exists(`${partitionPrefix(prefix, p, PARTITIONS)}:ledger:${id}`)).toBe(1);
       spread[p]! += 1;
     }
     for (const n of spread) expect(n).toBeGreaterThan(0);

@@ -8,6 +8,7 @@ import {
   partitionPrefix,
   taskId,
 } from '../../src/jobs/names.js';
+import { keySlot } from '../helpers/redis-cluster.js';
 
 describe('names', () => {
   it('builds task ids <eventId>.<service>', () => {
@@ -114,15 +115,31 @@ describe('names', () => {
       for (const n of counts) expect(n).toBeLessThan(1_200);
     });
 
-    it("gives each partition the deployment's hash tag extended, and a queue name of its own", () => {
+    it("gives each partition the deployment's hash tag extended, its slot in the partition's share", () => {
       expect(partitionPrefix('{user-sync}', 3, 16)).toBe('{user-sync-p3}');
-      expect(partitionPrefix('app{users}x', 0, 2)).toBe('app{users-p0}x');
-      expect(partitionPrefix('plain', 1, 4)).toBe('{plain-p1}');
+      expect(partitionPrefix('{user-sync}', 0, 16)).toBe('{user-sync-p0-22}');
       expect(partitionPrefix('{user-sync}', 0, 1)).toBe('{user-sync}');
+      for (const [prefix, partitions] of [
+        ['{user-sync}', 16],
+        ['app{users}x', 2],
+        ['plain', 4],
+        ['{u}', 64],
+      ] as const) {
+        for (let p = 0; p < partitions; p++) {
+          const slice = partitionPrefix(prefix, p, partitions);
+          const tag = /\{([^}]+)\}/.exec(slice)?.[1] ?? '';
+          expect(tag.startsWith(`${/\{([^}]+)\}/.exec(prefix)?.[1] ?? prefix}-p${p}`)).toBe(true);
+          const slot = keySlot(slice);
+          expect(slot).toBeGreaterThanOrEqual(Math.floor((p * 16_384) / partitions));
+          expect(slot).toBeLessThan(Math.floor(((p + 1) * 16_384) / partitions));
+          expect(partitionPrefix(prefix, p, partitions)).toBe(slice);
+        }
+      }
+      expect(partitionPrefix('app{users}x', 0, 2)).toMatch(/^app\{users-p0(-\d+)?\}x$/);
       expect(deliveryQueueName('orders', 3, 16)).toBe('deliver.orders.p03');
       expect(deliveryQueueName('orders', 3, 4)).toBe('deliver.orders.p3');
       const space = new Keyspace('{user-sync}', 4);
-      expect(space.partition(2).ledger('9')).toBe('{user-sync-p2}:ledger:9');
+      expect(space.partition(2).ledger('9')).toBe(`${partitionPrefix('{user-sync}', 2, 4)}:ledger:9`);
       expect(space.partition(2).deliveryQueue('orders')).toBe('deliver.orders.p2');
       expect(space.deployment.workers).toBe('{user-sync}:workers');
       expect(space.forUser('ada')).toBe(space.partition(partitionOf('ada', 4)));
