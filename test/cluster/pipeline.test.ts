@@ -41,7 +41,11 @@ describe('user-sync on Redis Cluster', () => {
   const prefix = uniquePrefix('cluster');
   const cacheKey = (id: number | string) => `${prefix}:cache:user:${id}`;
   const workers: CliProcess[] = [];
-  const env = (level = 'warn') => ({ REDIS_CLUSTER_NODES: cluster.nodesEnv, REDIS_URL: undefined, LOG_LEVEL: level });
+  const env = (level = 'warn') => ({
+    REDIS_CLUSTER_NODES: cluster.nodesEnv,
+    REDIS_URL: undefined,
+    LOG_LEVEL: level,
+  });
   const cli = async (args: string[]) => {
     const result = await runCli([...args, '--config', configFile], { env: env(), timeoutMs: 60_000 });
     if (result.code !== 0) throw new Error(`user-sync ${args.join(' ')} failed: ${result.stderr}`);
