@@ -1175,9 +1175,12 @@ describe('parseConfig: partitions and Redis Cluster', () => {
     expect(clusterNodes('[::1]:7000')).toEqual([{ host: '::1', port: 7000 }]);
   });
 
-  it.each(['http://x:1', 'host:99999', ':7000', ','])('refuses the cluster node %j, naming the field', (nodes) => {
-    expect(parseError({ redisClusterNodes: nodes }).field).toBe('redisClusterNodes');
-  });
+  it.each(['http://x:1', 'host:99999', ':7000', ','])(
+    'refuses the cluster node %j, naming the field',
+    (nodes) => {
+      expect(parseError({ redisClusterNodes: nodes }).field).toBe('redisClusterNodes');
+    },
+  );
 
   it('never echoes a password given in a cluster node URL', () => {
     const error = parseError({ redisClusterNodes: 'rediss://:s3cret-pw@/nohost' });
