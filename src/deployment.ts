@@ -96,7 +96,7 @@ export class Deployment {
       logger: this.options.logger ?? this.logger,
       ...options,
       config: this.config,
-      queues: this.queues,
+      keyspace: this.keyspace,
     });
   }
 

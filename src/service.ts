@@ -98,7 +98,7 @@ export class UserSyncService {
   /** A publisher that shares this service's config and queues. */
   createPublisher(
     source: string,
-    options: Omit<PublisherOptions, 'config' | 'queues'> = {},
+    options: Omit<PublisherOptions, 'config' | 'keyspace'> = {},
   ): UserEventPublisher {
     return this.deployment.createPublisher(source, options);
   }

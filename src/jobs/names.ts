@@ -104,8 +104,6 @@ export function partitionKeys(prefix: string, partition = 0, partitions = 1) {
     watermark: (target: string) => `${prefix}:wm:${target}`,
     /** A key of a BullMQ queue: its `wait` list, `delayed` set, … (BullMQ's own layout) */
     queue: (queueName: string, type: string) => `${prefix}:${queueName}:${type}`,
-    /** sorted set per target: events admitted by publish whose jobs are not added yet (score: expiry ms) */
-    reservations: (target: string) => `${prefix}:reserved:${target}`,
     /** BullMQ's hash of a job in a queue (user-sync adds one field: `uso`, the counted outcome) */
     job: (queueName: string, jobId: string) => `${prefix}:${queueName}:${jobId}`,
     /** per (target, user) delivery lock, so one user's deliveries to a target never overlap */

@@ -17,6 +17,17 @@ export function deliveryJobOptions(config: SyncConfig): JobsOptions {
 }
 
 /**
+ * Job options as BullMQ stores them in a job's hash (`opts`), as JSON: what `Queue.add` keeps
+ * of these options (`attempts`, `backoff`, `removeOnComplete`, `removeOnFail`), for jobs created
+ * by user-sync's own publish script.
+ */
+export function storedJobOptions(options: JobsOptions): string {
+  const stored: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(options)) if (value !== undefined) stored[name] = value;
+  return JSON.stringify(stored);
+}
+
+/**
  * The BullMQ queues of one deployment, opened lazily on a shared connection: one delivery
  * queue per (partition, target), each under its partition's prefix; the dead-letter queue and
  * the maintenance queue under the deployment's own prefix.

@@ -1,106 +1,14 @@
 import { LuaScript, type Redis } from '../redis.js';
-import { MAX_VERSION } from './event-fields.js';
 import type { Keys } from './names.js';
 import { LOCK_SCRIPTS } from './locks.js';
+import { PUBLISH_SCRIPTS } from './publish-script.js';
 import { GLOBAL_COUNTER, latencyBucket, type TargetCounter } from './stats.js';
 
 /**
- * The Lua scripts behind publishing and delivery, each behind one typed function: only
+ * The Lua scripts behind delivery (publishing's is publish-script.ts), each behind one typed function: only
  * that function knows its KEYS and ARGV order and the shape of its reply. Each script touches
  * only keys under one prefix (one hash tag), so they run unchanged on Redis Cluster.
  */
-
-/** The BullMQ keys of a queue that hold its unfinished jobs, in the order PUBLISH_RESERVE reads them. */
-export const BACKLOG_KEYS = [
-  'wait',
-  'paused',
-  'active',
-  'delayed',
-  'prioritized',
-  'waiting-children',
-] as const;
-
-/**
- * Publish, step 1 of 2: remember the event id, settle the version, refuse when a target's
- * backlog is at the cap, reserve a place in each target queue, and write the ledger if the
- * version is newer — all or nothing.
- * KEYS: event, ledger, users, then per target: its queue's BACKLOG_KEYS (lists, then sorted
- * sets) and its reservations (sorted set of event ids scored by expiry).
- * ARGV: version ('' = assign), type, eventId, snapshot, deleted (0/1), timestamp, dedupe window
- * ms, userId, backlog cap, reservation ttl ms, largest version.
- * Returns {state, version, ledgerUpdated}: state 'new' for a first publish, else the stored
- * state ('pending' or 'enqueued') of an earlier publish of the same event id; or
- * {'full', target index (0-based), backlog}; {'exhausted', current version} when no next
- * version can be assigned; {'conflict', current version, its event id} when another event
- * already holds the version given.
- */
-const PUBLISH_RESERVE = new LuaScript(
-  `
-local state = redis.call('HGET', KEYS[1], 'state')
-if state then
-  return {state, redis.call('HGET', KEYS[1], 'v'), 0}
-end
-local current = tonumber(redis.call('HGET', KEYS[2], 'v') or '0')
-local version = ARGV[1]
-if version == '' then
-  if current + 1 > tonumber(ARGV[11]) then
-    return {'exhausted', string.format('%d', current)}
-  end
-  version = string.format('%d', current + 1)
-elseif tonumber(version) == current then
-  local holder = redis.call('HGET', KEYS[2], 'eid')
-  if holder and holder ~= ARGV[3] then
-    return {'conflict', version, holder}
-  end
-end
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-local cap = tonumber(ARGV[9])
-local targets = (#KEYS - 3) / 7
-for i = 0, targets - 1 do
-  local k = 3 + i * 7
-  local backlog = redis.call('LLEN', KEYS[k + 1]) + redis.call('LLEN', KEYS[k + 2]) + redis.call('LLEN', KEYS[k + 3])
-    + redis.call('ZCARD', KEYS[k + 4]) + redis.call('ZCARD', KEYS[k + 5]) + redis.call('ZCARD', KEYS[k + 6])
-  redis.call('ZREMRANGEBYSCORE', KEYS[k + 7], '-inf', now)
-  backlog = backlog + redis.call('ZCARD', KEYS[k + 7])
-  if backlog >= cap then
-    return {'full', i, backlog}
-  end
-end
-for i = 0, targets - 1 do
-  redis.call('ZADD', KEYS[3 + i * 7 + 7], now + tonumber(ARGV[10]), ARGV[3])
-end
-local updated = 0
-if tonumber(version) > current then
-  redis.call('HSET', KEYS[2], 'v', version, 'type', ARGV[2], 'eid', ARGV[3], 'snap', ARGV[4], 'del', ARGV[5], 'ts', ARGV[6])
-  redis.call('ZADD', KEYS[3], 0, ARGV[8])
-  updated = 1
-end
-redis.call('HSET', KEYS[1], 'state', 'pending', 'v', version)
-redis.call('PEXPIRE', KEYS[1], ARGV[7])
-return {'new', version, updated}
-`,
-);
-
-/**
- * Publish, step 2 of 2, after the jobs were added: mark the event enqueued and count its tasks,
- * once; give back its reservations (its jobs now count in the queues themselves).
- * KEYS: event, stats, then each target's reservations. ARGV: task count, eventId.
- * Returns 1 if this call made the transition.
- */
-const PUBLISH_COMMIT = new LuaScript(
-  `
-for i = 3, #KEYS do
-  redis.call('ZREM', KEYS[i], ARGV[2])
-end
-if redis.call('HGET', KEYS[1], 'state') == 'pending' then
-  redis.call('HSET', KEYS[1], 'state', 'enqueued')
-  redis.call('HINCRBY', KEYS[2], 'total_tasks', ARGV[1])
-  return 1
-end
-return 0
-`,
-);
 
 /**
  * Delivery, start: take the (target, user) lock, read the target's watermark and the ledger's
@@ -207,8 +115,7 @@ return outcome
 export const SCRIPT_NAMES: ReadonlyMap<string, string> = new Map(
   Object.entries({
     ...LOCK_SCRIPTS,
-    PUBLISH_RESERVE,
-    PUBLISH_COMMIT,
+    ...PUBLISH_SCRIPTS,
     DELIVERY_BEGIN,
     DELIVERY_FINISH,
     COUNT_OUTCOME,
@@ -218,98 +125,6 @@ export const SCRIPT_NAMES: ReadonlyMap<string, string> = new Map(
 
 // ---------------------------------------------------------------------------------------------
 // Typed calls. Callers pass named values and get typed results.
-
-/** Where an event id stands: first seen now, or published before (half way, or fully). */
-export type PublishState = 'new' | 'pending' | 'enqueued';
-
-export interface ReservePublishArgs {
-  eventId: string;
-  userId: string;
-  /** The caller's version; undefined to assign the next one. */
-  version: number | undefined;
-  type: string;
-  /** The user snapshot, as JSON. */
-  snapshot: string;
-  deleted: boolean;
-  timestamp: string;
-  dedupeWindowMs: number;
-  /** The targets the event goes to: their backlog is checked and a place reserved in each. */
-  targets: readonly string[];
-  /** `queueSize`: a target whose backlog (reservations included) is at it refuses the event. */
-  queueSize: number;
-  /** How long a reservation holds when the publish never commits (its process died). */
-  reservationTtlMs: number;
-}
-
-/** What reservePublish decided. */
-export type ReserveResult =
-  | { state: PublishState; version: number; ledgerUpdated: boolean }
-  /** `target`'s backlog is at the cap: nothing was written. */
-  | { state: 'full'; target: string; backlog: number }
-  /** No next version can be assigned: the user is at the largest version. Nothing was written. */
-  | { state: 'exhausted'; current: number }
-  /** Another event (`heldBy`) already holds the version given. Nothing was written. */
-  | { state: 'conflict'; version: number; heldBy: string };
-
-/**
- * Publish, step 1, in one atomic step: remembers the event id, settles its version, checks and
- * reserves each target's backlog, and writes the ledger if the version is newer.
- */
-export async function reservePublish(
-  redis: Redis,
-  keys: Keys,
-  args: ReservePublishArgs,
-): Promise<ReserveResult> {
-  const targetKeys = args.targets.flatMap((target) => [
-    ...BACKLOG_KEYS.map((type) => keys.queue(keys.deliveryQueue(target), type)),
-    keys.reservations(target),
-  ]);
-  const reply = (await PUBLISH_RESERVE.run(
-    redis,
-    [keys.event(args.eventId), keys.ledger(args.userId), keys.users, ...targetKeys],
-    [
-      args.version ?? '',
-      args.type,
-      args.eventId,
-      args.snapshot,
-      args.deleted ? 1 : 0,
-      args.timestamp,
-      args.dedupeWindowMs,
-      args.userId,
-      args.queueSize,
-      args.reservationTtlMs,
-      MAX_VERSION,
-    ],
-  )) as [string, string | number, string | number | undefined];
-  const [state, a, b] = reply;
-  switch (state) {
-    case 'full':
-      return { state, target: args.targets[Number(a)] as string, backlog: Number(b) };
-    case 'exhausted':
-      return { state, current: Number(a) };
-    case 'conflict':
-      return { state, version: Number(a), heldBy: String(b) };
-    default:
-      return { state: state as PublishState, version: Number(a), ledgerUpdated: b === 1 };
-  }
-}
-
-/**
- * Publish, step 2: marks the event enqueued and counts its tasks, once, and gives back the
- * targets' reservations. True if this call made the transition.
- */
-export async function commitPublish(
-  redis: Redis,
-  keys: Keys,
-  args: { eventId: string; tasks: number; targets: readonly string[] },
-): Promise<boolean> {
-  const reply = await PUBLISH_COMMIT.run(
-    redis,
-    [keys.event(args.eventId), keys.stats, ...args.targets.map((t) => keys.reservations(t))],
-    [args.tasks, args.eventId],
-  );
-  return reply === 1;
-}
 
 /** What the ledger holds of a user, as a delivery reads it. */
 export interface LedgerEntry {

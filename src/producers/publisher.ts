@@ -1,27 +1,31 @@
 import { loadConfig } from '../config/load.js';
-import { type SyncConfig } from '../config/schema.js';
-import { QueueFullError, ReplicationError, ValidationError } from '../errors.js';
-import { EventType, type UserEventInput, type UserSnapshot } from '../events.js';
+import { parseConfig } from '../config/parse.js';
+import type { SyncConfig, SyncConfigInput } from '../config/schema.js';
+import { QueueFullError, ReplicationError, ValidationError, toError } from '../errors.js';
+import { EventType, type UserEvent, type UserEventInput, type UserSnapshot } from '../events.js';
 import { checkPartitions } from '../jobs/meta.js';
 import { Keyspace } from '../jobs/names.js';
-import { QueueSet, deliveryJobOptions } from '../jobs/queues.js';
-import { commitPublish, reservePublish, type PublishState, type ReserveResult } from '../jobs/scripts.js';
+import { deliveryJobOptions, storedJobOptions } from '../jobs/queues.js';
+import { publishBatch } from '../jobs/publish-script.js';
 import { createLogger, type Logger } from '../logger.js';
 import { waitForReplicas, type Redis } from '../redis.js';
 import { newEventId } from './event-id.js';
 import { planDeliveries } from './fan-out.js';
-import { DEFAULT_STATUSES, validateEvent } from './validation.js';
+import { DEFAULT_STATUSES, validateEvent, type ValidationOptions } from './validation.js';
 
 export interface PublisherOptions {
-  /** The configuration (targets, queueSize, …). Default: `loadConfig()` (file and environment). */
-  config?: SyncConfig;
+  /**
+   * The configuration (targets, queueSize, …), as `UserSyncService` takes it: validated here,
+   * with errors naming the field. Default: `loadConfig()` (file and environment).
+   */
+  config?: SyncConfig | SyncConfigInput;
   logger?: Logger;
   /** Accepted user statuses (default: active, inactive, pending, suspended, banned, locked, disabled). */
   statuses?: readonly string[];
   /** Clock, for tests. */
   now?: () => number;
-  /** Share an existing QueueSet (the service's) instead of opening queues of its own. */
-  queues?: QueueSet;
+  /** The deployment's keys (the service's), instead of its own from the config. */
+  keyspace?: Keyspace;
 }
 
 /** What a publish did. */
@@ -53,11 +57,11 @@ export class UserEventPublisher {
   private readonly keyspace: Keyspace;
   /** The deployment's partitions, checked once (see checkPartitions). */
   private shapeChecked: Promise<void> | undefined;
-  private readonly queues: QueueSet;
-  private readonly ownsQueues: boolean;
   private readonly logger: Logger;
-  private readonly statuses: readonly string[];
   private readonly now: () => number;
+  private readonly validation: ValidationOptions;
+  /** The BullMQ options every delivery job is stored with, as JSON (computed once). */
+  private readonly jobOptions: string;
   private warnedDisabled = false;
 
   constructor(
@@ -68,17 +72,17 @@ export class UserEventPublisher {
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(source)) {
       throw new ValidationError('source', 'must be 1-64 letters, digits or "_.-"');
     }
-    this.config = options.config ?? loadConfig();
-    this.keyspace = options.queues?.keyspace ?? new Keyspace(this.config.prefix, this.config.partitions);
-    this.ownsQueues = options.queues === undefined;
+    this.config = options.config === undefined ? loadConfig() : parseConfig(options.config);
+    this.keyspace = options.keyspace ?? new Keyspace(this.config.prefix, this.config.partitions);
     this.logger = (options.logger ?? createLogger()).child({ component: 'publisher', source });
-    this.queues =
-      options.queues ??
-      new QueueSet(redis, this.keyspace, (error) =>
-        this.logger.warn('redis connection error', { error: error.message }),
-      );
-    this.statuses = options.statuses ?? DEFAULT_STATUSES;
     this.now = options.now ?? Date.now;
+    this.validation = {
+      maxSnapshotBytes: this.config.maxSnapshotBytes,
+      maxTimestampAheadMs: this.config.maxTimestampAhead,
+      statuses: options.statuses ?? DEFAULT_STATUSES,
+      source,
+    };
+    this.jobOptions = storedJobOptions(deliveryJobOptions(this.config));
   }
 
   /** Publishes `user.created` with the user's snapshot. */
@@ -117,150 +121,193 @@ export class UserEventPublisher {
 
   /**
    * Publishes any event. Resolves once the event is in the ledger and its deliveries are
-   * durably queued; from then on it is not lost whatever process dies. Publishing the same
-   * event id again enqueues nothing new (within `dedupeWindow`), and completes a publish of
-   * that id that failed half way.
+   * durably queued — one atomic step, one round trip; from then on it is not lost whatever
+   * process dies. Publishing the same event id again enqueues nothing new (within
+   * `dedupeWindow`). Throws a ValidationError naming the field, a QueueFullError, or a
+   * ReplicationError (see `replicaAcks`).
    */
   async publish(input: UserEventInput): Promise<PublishResult> {
-    const partial = validateEvent(
-      input,
-      {
-        maxSnapshotBytes: this.config.maxSnapshotBytes,
-        maxTimestampAheadMs: this.config.maxTimestampAhead,
-        statuses: this.statuses,
-        source: this.source,
-      },
-      this.now,
-    );
-    const eventId = partial.id ?? newEventId(this.now());
-    if (!this.config.enabled) {
-      if (!this.warnedDisabled) {
-        this.logger.warn('publishing is disabled (enabled: false): events are accepted and dropped');
-        this.warnedDisabled = true;
-      }
-      return {
-        eventId,
-        version: partial.version ?? 0,
-        tasks: [],
-        enabled: false,
-        duplicate: false,
-        ledgerUpdated: false,
-      };
-    }
+    const [outcome] = await this.publishMany([input]);
+    if (!outcome) throw new Error('publish: no outcome');
+    if (!outcome.ok) throw outcome.error;
+    return outcome.result;
+  }
 
-    const userId = String(partial.userId);
-    const partition = this.keyspace.partitionOf(userId);
-    const keys = this.keyspace.partition(partition);
-    const planned = planDeliveries(
-      { ...partial, id: eventId, version: partial.version ?? 0 },
-      this.config.targets,
-      {
-        queueName: keys.deliveryQueue,
-      },
+  /**
+   * Publishes a batch: one round trip per partition the events touch, each event still all or
+   * nothing. Resolves with an outcome per event, in order: `{ ok: true, result }`, or
+   * `{ ok: false, error }` for an event refused (invalid, its target full, its version taken) —
+   * a bad event does not sink the others. Events of one user keep their order within the batch.
+   */
+  async publishMany(inputs: readonly UserEventInput[]): Promise<PublishOutcomeOf[]> {
+    const outcomes: PublishOutcomeOf[] = new Array<PublishOutcomeOf>(inputs.length);
+    const valid: Array<{ index: number; event: UserEvent; versionGiven: boolean }> = [];
+    inputs.forEach((input, index) => {
+      try {
+        const partial = validateEvent(input, this.validation, this.now);
+        const event = { ...partial, id: partial.id ?? newEventId(this.now()), version: partial.version ?? 0 };
+        valid.push({ index, event, versionGiven: partial.version !== undefined });
+      } catch (error) {
+        outcomes[index] = { ok: false, error: toError(error) };
+      }
+    });
+    if (!this.config.enabled) {
+      this.warnDisabled();
+      for (const { index, event, versionGiven } of valid) {
+        outcomes[index] = {
+          ok: true,
+          result: {
+            eventId: event.id,
+            version: versionGiven ? event.version : 0,
+            tasks: [],
+            enabled: false,
+            duplicate: false,
+            ledgerUpdated: false,
+          },
+        };
+      }
+      return outcomes;
+    }
+    if (valid.length > 0) await this.checkShape();
+    const byPartition = new Map<number, typeof valid>();
+    for (const item of valid) {
+      const p = this.keyspace.partitionOf(item.event.userId);
+      byPartition.set(p, [...(byPartition.get(p) ?? []), item]);
+    }
+    await Promise.all(
+      [...byPartition].map(async ([partition, items]) => {
+        const results = await this.publishPartition(partition, items);
+        results.forEach((outcome, i) => (outcomes[(items[i] as (typeof items)[number]).index] = outcome));
+      }),
     );
-    const targets = planned.map((p) => p.service);
+    return outcomes;
+  }
+
+  /** The events of one partition, in one round trip; then, with replicaAcks, a WAIT. */
+  private async publishPartition(
+    partition: number,
+    items: ReadonlyArray<{ event: UserEvent; versionGiven: boolean }>,
+  ): Promise<PublishOutcomeOf[]> {
+    const keys = this.keyspace.partition(partition);
+    const planned = items.map(({ event }) =>
+      planDeliveries(event, this.config.targets, { queueName: keys.deliveryQueue }),
+    );
+    const targets = [...new Set(planned.flat().map((p) => p.service))];
+    const outcomes = await publishBatch(this.redis, keys, {
+      targets,
+      queueSize: this.config.queueSize,
+      dedupeWindowMs: this.config.dedupeWindow,
+      jobTimestamp: this.now(),
+      jobOptions: this.jobOptions,
+      events: items.map(({ event, versionGiven }, i) => ({
+        eventId: event.id,
+        userId: String(event.userId),
+        version: versionGiven ? event.version : undefined,
+        type: event.type,
+        snapshot: JSON.stringify(event.user),
+        deleted: event.type === EventType.UserDeleted,
+        timestamp: event.timestamp,
+        deliveries: (planned[i] ?? []).map((p) => {
+          const { version: _assigned, ...rest } = p.data;
+          return { target: p.service, jobId: p.jobId, data: JSON.stringify(rest) };
+        }),
+      })),
+    });
+    const written = outcomes.filter((o) => o.state === 'new' || o.state === 'enqueued').length;
+    let replication: ReplicationError | undefined;
+    if (written > 0 && this.config.replicaAcks > 0) {
+      const { replicaAcks, replicaAckTimeout } = this.config;
+      const acked = await waitForReplicas(this.redis, keys.users, replicaAcks, replicaAckTimeout);
+      if (acked < replicaAcks)
+        replication = new ReplicationError(
+          items.map((x) => x.event.id).join(', '),
+          acked,
+          replicaAcks,
+          replicaAckTimeout,
+        );
+    }
+    return outcomes.map((outcome, i): PublishOutcomeOf => {
+      const { event } = items[i] as (typeof items)[number];
+      const tasks = (planned[i] ?? []).map((p) => p.jobId);
+      const userId = String(event.userId);
+      switch (outcome.state) {
+        case 'full':
+          return {
+            ok: false,
+            error: new QueueFullError(outcome.target, outcome.backlog, this.config.queueSize),
+          };
+        case 'exhausted':
+          return {
+            ok: false,
+            error: new ValidationError(
+              'version',
+              `user ${userId} is at version ${outcome.current}, the largest a version may be: no next version can be ` +
+                'assigned (publish with your own versions, or start the user over under a new id)',
+            ),
+          };
+        case 'conflict':
+          return {
+            ok: false,
+            error: new ValidationError(
+              'version',
+              `${outcome.version} is already recorded for user ${userId} by another event (${outcome.heldBy}); ` +
+                'versions must increase with every change',
+            ),
+          };
+        default: {
+          if (replication) return { ok: false, error: replication };
+          const duplicate = outcome.state === 'enqueued';
+          const ledgerUpdated = outcome.state === 'new' && outcome.ledgerUpdated;
+          if (this.logger.isLevelEnabled('info')) {
+            this.logger.info(duplicate ? 'duplicate publish ignored' : 'event published', {
+              event_id: event.id,
+              event_type: event.type,
+              user_id: userId,
+              version: outcome.version,
+              tasks: duplicate ? 0 : tasks.length,
+              ...(this.keyspace.partitions > 1 ? { partition } : {}),
+              ...(duplicate || ledgerUpdated ? {} : { ledger: 'newer version already recorded' }),
+            });
+          }
+          return {
+            ok: true,
+            result: {
+              eventId: event.id,
+              version: outcome.version,
+              tasks,
+              enabled: true,
+              duplicate,
+              ledgerUpdated,
+            },
+          };
+        }
+      }
+    });
+  }
+
+  /** The deployment's partitions, checked once (see checkPartitions). */
+  private async checkShape(): Promise<void> {
     this.shapeChecked ??= checkPartitions(this.redis, this.keyspace).catch((error: unknown) => {
       this.shapeChecked = undefined;
       throw error;
     });
     await this.shapeChecked;
-    const reserved = await reservePublish(this.redis, keys, {
-      eventId,
-      userId,
-      version: partial.version,
-      type: partial.type,
-      snapshot: JSON.stringify(partial.user),
-      deleted: partial.type === EventType.UserDeleted,
-      timestamp: partial.timestamp,
-      dedupeWindowMs: this.config.dedupeWindow,
-      targets,
-      queueSize: this.config.queueSize,
-      reservationTtlMs: RESERVATION_TTL_MS,
-    });
-    const { state, version, ledgerUpdated } = admitted(reserved, userId, this.config.queueSize);
-    const tasks = planned.map((p) => p.jobId);
-    if (state === 'enqueued') {
-      this.logger.info('duplicate publish ignored', { event_id: eventId, user_id: userId, version });
-      await this.confirmReplicas(keys.event(eventId), eventId);
-      return { eventId, version, tasks, enabled: true, duplicate: true, ledgerUpdated: false };
-    }
-
-    const jobOptions = deliveryJobOptions(this.config);
-    if (planned.length > 0) {
-      // One MULTI across the target queues: every delivery of the event is queued, or none.
-      await this.queues.flows(partition).addBulk(
-        planned.map((p) => ({
-          name: partial.type,
-          queueName: p.queueName,
-          data: { ...p.data, version },
-          opts: { ...jobOptions, jobId: p.jobId },
-        })),
-      );
-    }
-    await commitPublish(this.redis, keys, { eventId, tasks: planned.length, targets });
-    await this.confirmReplicas(keys.event(eventId), eventId);
-    this.logger.info('event published', {
-      event_id: eventId,
-      event_type: partial.type,
-      user_id: userId,
-      version,
-      tasks: planned.length,
-      ...(this.keyspace.partitions > 1 ? { partition } : {}),
-      ...(ledgerUpdated ? {} : { ledger: 'newer version already recorded' }),
-      ...(state === 'pending' ? { resumed: true } : {}),
-    });
-    return { eventId, version, tasks, enabled: true, duplicate: false, ledgerUpdated };
   }
 
-  /**
-   * With `replicaAcks`, waits until that many replicas hold the event's writes (everything sent
-   * before on the connection to its partition's master); fewer within `replicaAckTimeout` is a
-   * ReplicationError (the writes stay: publishing the same id again waits again).
-   */
-  private async confirmReplicas(key: string, eventId: string): Promise<void> {
-    const { replicaAcks, replicaAckTimeout } = this.config;
-    if (replicaAcks <= 0) return;
-    const acked = await waitForReplicas(this.redis, key, replicaAcks, replicaAckTimeout);
-    if (acked < replicaAcks) throw new ReplicationError(eventId, acked, replicaAcks, replicaAckTimeout);
+  private warnDisabled(): void {
+    if (this.warnedDisabled) return;
+    this.logger.warn('publishing is disabled (enabled: false): events are accepted and dropped');
+    this.warnedDisabled = true;
   }
 
-  /** Closes the queues this publisher opened (not the Redis connection it was given). */
+  /** Nothing to close: a publisher opens no connection of its own (it is kept for the Go API's shape). */
   async close(): Promise<void> {
-    if (this.ownsQueues) await this.queues.close();
+    return Promise.resolve();
   }
 }
 
-/**
- * How long a publish's place in its target queues is held when it never commits (its process
- * died between reserving and adding the jobs); normally the jobs replace it within milliseconds.
- */
-const RESERVATION_TTL_MS = 30_000;
-
-/** The event was admitted by reservePublish; otherwise the error that says why not, naming the field. */
-function admitted(
-  result: ReserveResult,
-  userId: string,
-  queueSize: number,
-): { state: PublishState; version: number; ledgerUpdated: boolean } {
-  switch (result.state) {
-    case 'full':
-      throw new QueueFullError(result.target, result.backlog, queueSize);
-    case 'exhausted':
-      throw new ValidationError(
-        'version',
-        `user ${userId} is at version ${result.current}, the largest a version may be: no next version can be ` +
-          'assigned (publish with your own versions, or start the user over under a new id)',
-      );
-    case 'conflict':
-      throw new ValidationError(
-        'version',
-        `${result.version} is already recorded for user ${userId} by another event (${result.heldBy}); ` +
-          'versions must increase with every change',
-      );
-    default:
-      return result;
-  }
-}
+/** What `publishMany` says of one event. */
+export type PublishOutcomeOf = { ok: true; result: PublishResult } | { ok: false; error: Error };
 
 /** Per-call options of the typed publish methods. */
 export type PublishOptions = Pick<UserEventInput, 'id' | 'version' | 'timestamp' | 'source'>;

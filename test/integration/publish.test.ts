@@ -11,8 +11,6 @@ import {
   deliveryQueueName,
   parseConfig,
 } from '../../src/index.js';
-import { partitionKeys as keys } from '../../src/jobs/names.js';
-import { reservePublish } from '../../src/jobs/scripts.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { deletePrefix, testRedis, uniquePrefix, waitFor } from '../helpers/redis.js';
 
@@ -81,23 +79,21 @@ describe('publishing', () => {
     expect((await h.service.getStats()).total_tasks).toBe(8);
   });
 
-  it('a publish that failed half way is completed by publishing the same id again, without duplicates', async () => {
+  it('a publish an older user-sync left half way is completed by publishing the same id again, without duplicates', async () => {
     h = await startHarness({ handlerTarget: false, redisTarget: false });
-    // Step 1 happened (event reserved, ledger written), the jobs were never added: a crash.
-    const k = keys(h.prefix);
-    await reservePublish(h.redis, k, {
-      eventId: 'evt-half',
-      userId: '9',
-      version: undefined,
+    // Publishing took two steps before it took one: step 1 happened (the event id reserved, the
+    // ledger written), the jobs were never added — a crash in between, as such a process leaves it.
+    const k = h.service.deployment.keyspace.partition(0);
+    await h.redis.hset(k.ledger('9'), {
+      v: '1',
       type: 'user.created',
-      snapshot: '{"id":9}',
-      deleted: false,
-      timestamp: new Date().toISOString(),
-      dedupeWindowMs: 60_000,
-      targets: ['http-a', 'http-b'],
-      queueSize: 10_000,
-      reservationTtlMs: 60_000,
+      eid: 'evt-half',
+      snap: '{"id":9}',
+      del: '0',
+      ts: 'x',
     });
+    await h.redis.zadd(k.users, 0, '9');
+    await h.redis.hset(k.event('evt-half'), { state: 'pending', v: '1' });
     const result = await h.service
       .createPublisher('accounts')
       .publishUserCreated({ id: 9, username: 'z' }, { id: 'evt-half' });
