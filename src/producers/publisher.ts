@@ -13,6 +13,12 @@ import { newEventId } from './event-id.js';
 import { planDeliveries } from './fan-out.js';
 import { DEFAULT_STATUSES, validateEvent, type ValidationOptions } from './validation.js';
 
+/**
+ * Events per script call: a large batch is cut into calls of this many, so that no one script
+ * holds Redis for long (each event is a few hundred microseconds of Lua at most).
+ */
+export const MAX_SCRIPT_BATCH = 200;
+
 export interface PublisherOptions {
   /**
    * The configuration (targets, queueSize, …), as `UserSyncService` takes it: validated here,
@@ -134,8 +140,8 @@ export class UserEventPublisher {
   }
 
   /**
-   * Publishes a batch: one round trip per partition the events touch, each event still all or
-   * nothing. Resolves with an outcome per event, in order: `{ ok: true, result }`, or
+   * Publishes a batch: one round trip per partition the events touch (per 200 events of it),
+   * each event still all or nothing. Resolves with an outcome per event, in order: `{ ok: true, result }`, or
    * `{ ok: false, error }` for an event refused (invalid, its target full, its version taken) —
    * a bad event does not sink the others. Events of one user keep their order within the batch.
    */
@@ -174,10 +180,14 @@ export class UserEventPublisher {
       const p = this.keyspace.partitionOf(item.event.userId);
       byPartition.set(p, [...(byPartition.get(p) ?? []), item]);
     }
+    // Partitions in parallel; within one, chunks in order (a user's events keep their order).
     await Promise.all(
       [...byPartition].map(async ([partition, items]) => {
-        const results = await this.publishPartition(partition, items);
-        results.forEach((outcome, i) => (outcomes[(items[i] as (typeof items)[number]).index] = outcome));
+        for (let start = 0; start < items.length; start += MAX_SCRIPT_BATCH) {
+          const chunk = items.slice(start, start + MAX_SCRIPT_BATCH);
+          const results = await this.publishPartition(partition, chunk);
+          results.forEach((outcome, i) => (outcomes[(chunk[i] as (typeof chunk)[number]).index] = outcome));
+        }
       }),
     );
     return outcomes;

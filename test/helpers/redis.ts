@@ -12,20 +12,23 @@ export function testRedis(): Redis {
   return new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 3 });
 }
 
-/** Deletes every key that starts with `prefix`. */
+/**
+ * Deletes every key of a deployment: those that start with `prefix`, and, for a prefix that is
+ * a hash tag (`{name}`), its partitions' (`{name-p<n>…}`).
+ */
 export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(
-      cursor,
-      'MATCH',
-      `${prefix.replace(/[*?[\]]/g, '\\$&')}*`,
-      'COUNT',
-      1000,
-    );
-    cursor = next;
-    if (found.length) await redis.del(...found);
-  } while (cursor !== '0');
+  const escape = (s: string) => s.replace(/[*?[\]\\]/g, '\\$&');
+  const patterns = [`${escape(prefix)}*`];
+  const tag = /^\{([^}]+)\}$/.exec(prefix);
+  if (tag) patterns.push(`{${escape(tag[1] as string)}-p*`);
+  for (const pattern of patterns) {
+    let cursor = '0';
+    do {
+      const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      if (found.length) await redis.del(...found);
+    } while (cursor !== '0');
+  }
 }
 
 /** Polls `check` until it returns a truthy value, or fails after `timeoutMs`. */

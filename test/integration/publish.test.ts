@@ -212,13 +212,19 @@ describe('publishing', () => {
   it("UserSyncIntegration takes the Go package's arguments", async () => {
     h = await startHarness({ httpTargets: 1, redisTarget: false });
     const sync = new UserSyncIntegration(h.service.createPublisher('accounts'));
+    // One at a time: a delivery whose user already has a newer version in the ledger is
+    // superseded (coalesced), and this test wants to see every event's arguments arrive.
+    const handled = (n: number) => waitFor(() => h.handled.length === n, { what: `event ${n} handled` });
     await sync.onUserCreated(1, 'testuser', 'test@example.com', 'guest', 'active', '');
+    await handled(1);
     await sync.onUserUpdated(1, 'testuser', 'new@example.com', 'guest', 'active', '+15550100', {
       email: 'new@example.com',
     });
+    await handled(2);
     await sync.onUserStatusChanged(1, 'testuser', 'active', 'suspended');
+    await handled(3);
     await sync.onUserDeleted(1, 'testuser', 'new@example.com');
-    await waitFor(() => h.handled.length === 4, { what: 'four events handled' });
+    await handled(4);
     expect(h.handled.map((e) => [e.type, e.version])).toEqual([
       ['user.created', 1],
       ['user.updated', 2],

@@ -1,0 +1,164 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import type { Redis } from 'ioredis';
+import { QueueFullError, ValidationError, type UserEventInput } from '../../src/index.js';
+import { partitionOf } from '../../src/jobs/names.js';
+import { MAX_SCRIPT_BATCH } from '../../src/producers/publisher.js';
+import { startHarness, type Harness } from '../helpers/harness.js';
+import { testRedis, waitFor } from '../helpers/redis.js';
+
+const created = (id: number | string, extra: Partial<UserEventInput> = {}): UserEventInput => ({
+  type: 'user.created',
+  user: { id, username: `user-${id}` },
+  ...extra,
+});
+
+/**
+ * Counts the scripts Redis runs on keys of a deployment (its partitions' prefixes included)
+ * while `body` runs, with MONITOR on a connection of its own (other tests share this Redis;
+ * their keys carry other names).
+ */
+async function scriptsRunUnder(prefix: string, body: () => Promise<void>): Promise<number> {
+  const name = prefix.replace(/[{}]/g, '');
+  const base = testRedis();
+  const monitor = (await base.monitor()) as Redis & NodeJS.EventEmitter;
+  const marker = `end-of-${name}`;
+  let count = 0;
+  let ended = false;
+  monitor.on('monitor', (_time: string, args: string[]) => {
+    const command = (args[0] ?? '').toLowerCase();
+    if ((command === 'evalsha' || command === 'eval') && args.some((a) => a.includes(name))) count += 1;
+    if (command === 'echo' && args[1] === marker) ended = true;
+  });
+  try {
+    await body();
+    // MONITOR lines arrive asynchronously, in order: an ECHO after the body marks the end.
+    await base.echo(marker);
+    await waitFor(() => Promise.resolve(ended), { what: 'the monitor to see the end marker' });
+    return count;
+  } finally {
+    monitor.disconnect();
+    base.disconnect();
+  }
+}
+
+describe('publishMany', () => {
+  let h: Harness;
+  afterEach(async () => h?.close());
+
+  it('reports a bad event by its index and still publishes the others, each all or nothing', async () => {
+    h = await startHarness({ start: false, httpTargets: 1, redisTarget: false, handlerTarget: false });
+    const publisher = h.service.createPublisher('accounts');
+    const outcomes = await publisher.publishMany([
+      created(1),
+      created(-5), // invalid id
+      created(2, { version: 7 }),
+      { type: 'user.renamed' as never, user: { id: 3 } }, // invalid type
+      created(2, { version: 7, id: 'evt-other' }), // version 7 is held by another event
+      created(4),
+    ]);
+    expect(outcomes.map((o) => o.ok)).toEqual([true, false, true, false, false, true]);
+    const error = (i: number) => (outcomes[i] as { ok: false; error: Error }).error;
+    expect(error(1)).toBeInstanceOf(ValidationError);
+    expect((error(1) as ValidationError).field).toBe('user.id');
+    expect((error(3) as ValidationError).field).toBe('type');
+    expect((error(4) as ValidationError).field).toBe('version');
+    expect(error(4).message).toMatch(/7 is already recorded for user 2/);
+    const results = outcomes.flatMap((o) => (o.ok ? [o.result] : []));
+    expect(results.map((r) => [r.version, r.tasks.length, r.duplicate])).toEqual([
+      [1, 1, false],
+      [7, 1, false],
+      [1, 1, false],
+    ]);
+    // Exactly the three good events were enqueued.
+    expect((await h.service.getQueueStatus()).queue_length).toBe(3);
+    expect(await h.redis.zcard(`${h.prefix}:users`)).toBe(3);
+  });
+
+  it('a target at its cap refuses the events that go to it, not the rest of the batch', async () => {
+    h = await startHarness({
+      start: false,
+      httpTargets: 2,
+      redisTarget: false,
+      handlerTarget: false,
+      config: { queueSize: 2 },
+      targetOverrides: { 'http-b': { events: ['user.deleted'] } },
+    });
+    const publisher = h.service.createPublisher('accounts');
+    const outcomes = await publisher.publishMany([
+      created(1),
+      created(2),
+      created(3), // http-a is full now
+      { type: 'user.deleted', user: { id: 9 } }, // goes to http-a too: refused
+      created(4),
+    ]);
+    expect(outcomes.map((o) => o.ok)).toEqual([true, true, false, false, false]);
+    for (const i of [2, 3, 4]) {
+      const { error } = outcomes[i] as { ok: false; error: Error };
+      expect(error).toBeInstanceOf(QueueFullError);
+      expect(error.message).toMatch(/target "http-a" has 2 deliveries waiting/);
+    }
+    // Nothing of the refused events: no ledger entry, no dedupe record, no job.
+    expect(await h.redis.zrange(`${h.prefix}:users`, 0, -1)).toEqual(['1', '2']);
+  });
+
+  it("keeps one user's events in batch order: versions assigned in order, the ledger holds the last", async () => {
+    h = await startHarness({ start: false, httpTargets: 1, redisTarget: false, handlerTarget: false });
+    const publisher = h.service.createPublisher('accounts');
+    const outcomes = await publisher.publishMany([
+      created(7),
+      { type: 'user.updated', user: { id: 7, username: 'second' } },
+      { type: 'user.updated', user: { id: 8, username: 'other user' } },
+      { type: 'user.updated', user: { id: 7, username: 'third' } },
+      created(7, { id: 'evt-again' }),
+      created(7, { id: 'evt-again' }), // the same id twice in one batch: the second is a duplicate
+    ]);
+    const results = outcomes.map((o) => (o.ok ? o.result : undefined));
+    expect(results.map((r) => [r?.version, r?.duplicate])).toEqual([
+      [1, false],
+      [2, false],
+      [1, false],
+      [3, false],
+      [4, false],
+      [4, true],
+    ]);
+    const ledger = await h.redis.hgetall(`${h.prefix}:ledger:7`);
+    expect(ledger).toMatchObject({ v: '4', eid: 'evt-again' });
+  });
+
+  it('one script per partition touched, and per MAX_SCRIPT_BATCH events of one partition', async () => {
+    h = await startHarness({
+      start: false,
+      httpTargets: 1,
+      redisTarget: false,
+      handlerTarget: false,
+      config: { partitions: 4, queueSize: 100_000 },
+    });
+    const publisher = h.service.createPublisher('accounts');
+    await publisher.publishMany([created(0)]); // the partitions check, outside the count
+    const ids = Array.from({ length: 40 }, (_, i) => i + 1);
+    const touched = new Set(ids.map((id) => partitionOf(id, 4)));
+    expect(touched.size).toBe(4);
+    const scripts = await scriptsRunUnder(h.prefix, async () => {
+      const outcomes = await publisher.publishMany(ids.map((id) => created(id)));
+      expect(outcomes.every((o) => o.ok)).toBe(true);
+    });
+    expect(scripts).toBe(4);
+
+    // A large batch of one partition is cut into calls of MAX_SCRIPT_BATCH, in order.
+    const samePartition = Array.from({ length: 2_000 }, (_, i) => 1_000 + i)
+      .filter((id) => partitionOf(id, 4) === 0)
+      .slice(0, MAX_SCRIPT_BATCH * 2 + 1);
+    const big = await scriptsRunUnder(h.prefix, async () => {
+      const events = samePartition.flatMap((id) => [created(id), created(id, { type: 'user.updated' })]);
+      const outcomes = await publisher.publishMany(events);
+      expect(outcomes.every((o) => o.ok)).toBe(true);
+      expect(outcomes.map((o) => (o.ok ? o.result.version : 0))).toEqual(events.map((_, i) => (i % 2) + 1));
+    });
+    expect(big).toBe(Math.ceil((samePartition.length * 2) / MAX_SCRIPT_BATCH));
+  });
+
+  it('an empty batch does nothing', async () => {
+    h = await startHarness({ start: false, httpTargets: 1, redisTarget: false, handlerTarget: false });
+    expect(await h.service.createPublisher('accounts').publishMany([])).toEqual([]);
+  });
+});
