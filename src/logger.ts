@@ -27,8 +27,50 @@ export const redactFormat = winston.format((info) => {
   return line;
 });
 
+/**
+ * winston formats every line, whatever its level, and leaves the level to each transport: a
+ * line below the active level would still be copied (for a child's fields), redacted,
+ * timestamped and serialised, then dropped. This puts the level check first, on the logger and
+ * on each child: a line below the level costs the call and one comparison.
+ */
+function gateByLevel(logger: Logger): Logger {
+  const below = (self: Logger, info: unknown): boolean => {
+    const level = typeof info === 'object' && info !== null ? (info as { level?: unknown }).level : undefined;
+    return typeof level === 'string' && (self.silent || !self.isLevelEnabled(level));
+  };
+  const write = logger.write.bind(logger) as (info: unknown) => boolean;
+  logger.write = function (this: Logger, info: unknown): boolean {
+    return below(this, info) || write(info);
+  } as Logger['write'];
+  // winston's child (Object.create with a `write` that copies the child's fields into each line),
+  // with the level checked before the copy. Children of children inherit this `child`.
+  const childOf = (parent: Logger, meta: object): Logger =>
+    Object.create(parent, {
+      write: {
+        value(this: Logger, info: unknown): boolean {
+          if (below(this, info)) return true;
+          const line = Object.assign({}, meta, info) as Record<string, unknown>;
+          if (info instanceof Error) {
+            line.stack = info.stack;
+            line.message = info.message;
+            line.cause = info.cause;
+          }
+          return parent.write(line);
+        },
+      },
+    }) as Logger;
+  logger.child = function (this: Logger, meta: object): Logger {
+    return childOf(this, meta);
+  };
+  return logger;
+}
+
 /** The one logger factory. Components take a child of it (`logger.child({ component })`). */
 export function createLogger(options: LoggerOptions = {}): Logger {
+  return gateByLevel(makeLogger(options));
+}
+
+function makeLogger(options: LoggerOptions): Logger {
   const pretty =
     options.format === 'pretty' ||
     (options.format === undefined && process.stdout.isTTY === true && process.env.NODE_ENV !== 'production');

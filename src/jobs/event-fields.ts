@@ -46,8 +46,17 @@ const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/;
 const BIDI = /[\u202a-\u202e\u2066-\u2069]/;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
+/**
+ * Any character {@link stringProblem} may object to (surrogates included, paired or not): text
+ * without one, nearly all text, is fine after one scan.
+ */
+const SUSPECT =
+  // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
+  /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069\ud800-\udfff]/;
+
 /** Why a string may not travel in a snapshot, or undefined when it may. */
 export function stringProblem(text: string): string | undefined {
+  if (!SUSPECT.test(text)) return undefined;
   if (CONTROL.test(text)) return 'contains control characters';
   if (LONE_SURROGATE.test(text)) return 'contains a lone surrogate (not valid Unicode)';
   if (BIDI.test(text)) return 'contains bidirectional override characters';
@@ -60,51 +69,60 @@ export interface TreeProblem {
   message: string;
 }
 
+/** Key characters refused beyond {@link stringProblem}'s: tab, line feed, carriage return. */
+const KEY_BREAKS = /[\t\n\r]/;
+
 /**
  * Walks a JSON value (a snapshot, its changes) and returns the first problem: a key that reaches
  * a prototype (`__proto__`, `constructor`, `prototype`) at any depth, a key or string value with
  * control characters (tab, line feed and carriage return are allowed in values), lone surrogates
  * or bidi overrides, nesting deeper than {@link MAX_JSON_DEPTH}, or a number that is not finite.
+ * It runs on every publish and every delivery attempt: one path array, copied only for a problem.
  */
-export function jsonTreeProblem(
-  value: unknown,
-  path: Array<string | number> = [],
-  ancestors: Set<object> = new Set(),
-): TreeProblem | undefined {
-  if (typeof value === 'object' && value !== null) {
-    if (ancestors.has(value))
+export function jsonTreeProblem(value: unknown): TreeProblem | undefined {
+  const path: Array<string | number> = [];
+  const ancestors = new Set<object>();
+  const problem = (message: string): TreeProblem => ({ path: [...path], message });
+
+  const walk = (node: unknown): TreeProblem | undefined => {
+    const isObject = typeof node === 'object' && node !== null;
+    if (isObject && ancestors.has(node))
       return { path: [], message: 'cannot be serialised as JSON (it contains itself)' };
-  }
-  if (path.length > MAX_JSON_DEPTH)
-    return { path, message: `is nested deeper than ${MAX_JSON_DEPTH} levels` };
-  if (typeof value === 'string') {
-    const message = stringProblem(value);
-    return message ? { path, message } : undefined;
-  }
-  if (typeof value === 'number')
-    return Number.isFinite(value) ? undefined : { path, message: 'is not a finite number' };
-  if (typeof value !== 'object' || value === null) return undefined;
-  ancestors.add(value);
-  try {
-    if (Array.isArray(value)) {
-      for (const [i, item] of value.entries()) {
-        const problem = jsonTreeProblem(item, [...path, i], ancestors);
-        if (problem) return problem;
+    if (path.length > MAX_JSON_DEPTH) return problem(`is nested deeper than ${MAX_JSON_DEPTH} levels`);
+    if (typeof node === 'string') {
+      const message = stringProblem(node);
+      return message ? problem(message) : undefined;
+    }
+    if (typeof node === 'number')
+      return Number.isFinite(node) ? undefined : problem('is not a finite number');
+    if (!isObject) return undefined;
+    ancestors.add(node);
+    try {
+      if (Array.isArray(node)) {
+        for (let i = 0; i < node.length; i++) {
+          path.push(i);
+          const found = walk(node[i]);
+          path.pop();
+          if (found) return found;
+        }
+        return undefined;
+      }
+      for (const key of Object.keys(node)) {
+        path.push(key);
+        if (FORBIDDEN_KEYS.has(key)) return problem('is not an allowed key');
+        const keyProblem =
+          stringProblem(key) ?? (KEY_BREAKS.test(key) ? 'contains control characters' : undefined);
+        if (keyProblem) return problem(`key ${keyProblem}`);
+        const found = walk((node as Record<string, unknown>)[key]);
+        path.pop();
+        if (found) return found;
       }
       return undefined;
+    } finally {
+      ancestors.delete(node);
     }
-    for (const key of Object.keys(value)) {
-      if (FORBIDDEN_KEYS.has(key)) return { path: [...path, key], message: 'is not an allowed key' };
-      const keyProblem =
-        stringProblem(key) ?? (/[\t\n\r]/.test(key) ? 'contains control characters' : undefined);
-      if (keyProblem) return { path: [...path, key], message: `key ${keyProblem}` };
-      const problem = jsonTreeProblem((value as Record<string, unknown>)[key], [...path, key], ancestors);
-      if (problem) return problem;
-    }
-    return undefined;
-  } finally {
-    ancestors.delete(value);
-  }
+  };
+  return walk(value);
 }
 
 /**

@@ -4,7 +4,8 @@ import type { SyncConfig, TargetConfig } from '../config/schema.js';
 import { targetAccepts, targetUrls } from '../config/targets.js';
 import { withDeadline } from '../deadline.js';
 import { DeliveryError, toError } from '../errors.js';
-import type { DeliveryResult, Executor } from '../executors/executor.js';
+import type { EventType } from '../events.js';
+import type { DeliveryResult, ExecutionContext, Executor } from '../executors/executor.js';
 import { retryDelay } from '../jobs/backoff.js';
 import { recordFromJob, type DeadLetterReason, type LastFailure } from '../jobs/dead-letter.js';
 import type { DeadLetters } from '../jobs/dead-letter-store.js';
@@ -81,6 +82,8 @@ export class DeliveryWorker {
   private readonly now: () => number;
   private readonly logger: Logger;
   private stopping = false;
+  /** Whether the target takes an event type (its filter), for decideDelivery. */
+  private readonly accepts = (type: EventType) => targetAccepts(this.target, { type });
 
   constructor(private readonly options: DeliveryWorkerOptions) {
     this.target = options.target;
@@ -171,7 +174,7 @@ export class DeliveryWorker {
         watermark: begin.watermark,
         ledger: begin.ledger,
         coalesce: this.target.coalesce,
-        accepts: (type) => targetAccepts(this.target, { type }),
+        accepts: this.accepts,
       });
       if (decision.action === 'not-in-ledger') {
         await lock.release();
@@ -234,13 +237,17 @@ export class DeliveryWorker {
   ): Promise<DeliveryResult | void> {
     const attempt = new AbortController();
     const ms = this.target.timeoutMs;
-    const work = Promise.resolve().then(() =>
-      this.options.executor.execute(task, this.target, {
-        logger: this.logger.child({ task_id: task.taskId, attempt: task.attempt }),
-        signal: attempt.signal,
-        now: this.now,
-      }),
-    );
+    const parent = this.logger;
+    let logger: Logger | undefined;
+    const ctx: ExecutionContext = {
+      // Made when an executor first logs: most attempts never do.
+      get logger() {
+        return (logger ??= parent.child({ task_id: task.taskId, attempt: task.attempt }));
+      },
+      signal: attempt.signal,
+      now: this.now,
+    };
+    const work = Promise.resolve().then(() => this.options.executor.execute(task, this.target, ctx));
     try {
       return await withDeadline(work, {
         ms,
@@ -341,6 +348,8 @@ export class DeliveryWorker {
   private logOutcome(run: Run, outcome: DeliveryOutcome, extra: Record<string, unknown>): void {
     const ms = this.now() - run.started;
     this.options.onOutcome?.(outcome, this.target.service, ms);
+    const level = outcome === 'dead' ? 'warn' : 'info';
+    if (!this.logger.isLevelEnabled(level)) return;
     const fields: Record<string, unknown> = {
       task_id: run.jobId,
       target: this.target.service,
@@ -351,6 +360,6 @@ export class DeliveryWorker {
       ms,
     };
     for (const [key, value] of Object.entries(extra)) if (value !== undefined) fields[key] = value;
-    this.logger.log(outcome === 'dead' ? 'warn' : 'info', `delivery ${outcome}`, fields);
+    this.logger.log(level, `delivery ${outcome}`, fields);
   }
 }

@@ -56,3 +56,79 @@ describe('createLogger: every line redacted', () => {
     expect(lines[0]).not.toContain(SECRET);
   });
 });
+
+describe('createLogger: lines below the level', () => {
+  /** A field whose reading is counted: formatting a line (redaction walks every field) reads it. */
+  function probe() {
+    const read = { count: 0 };
+    const field = {
+      get value() {
+        read.count += 1;
+        return 'v';
+      },
+    };
+    return { read, field };
+  }
+
+  it('are dropped before any formatting, on the logger and on children of children', () => {
+    const lines: unknown[] = [];
+    class Capture extends Transport {
+      override log(info: unknown, next: () => void) {
+        lines.push(info);
+        next();
+      }
+    }
+    const logger = createLogger({ level: 'warn', silent: false, transports: [new Capture()] });
+    const { read, field } = probe();
+    logger.info('below', { nested: field });
+    logger.log('debug', 'below', { nested: field });
+    const grandchild = logger.child({ component: 'a' }).child({ target: 'b' });
+    grandchild.info('below', { nested: field });
+    grandchild.log('info', 'below', { nested: field });
+    expect(read.count).toBe(0);
+    expect(lines).toHaveLength(0);
+
+    grandchild.warn('at the level', { nested: field });
+    expect(read.count).toBeGreaterThan(0);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ component: 'a', target: 'b', message: 'at the level', level: 'warn' });
+  });
+
+  it('follow the level when it changes, and a transport of its own lower level', () => {
+    const lines: unknown[] = [];
+    class Capture extends Transport {
+      override log(info: unknown, next: () => void) {
+        lines.push(info);
+        next();
+      }
+    }
+    const logger = createLogger({ level: 'warn', silent: false, transports: [new Capture()] });
+    const child = logger.child({ component: 'c' });
+    child.info('dropped');
+    logger.level = 'info';
+    child.info('kept');
+    expect(lines).toMatchObject([{ message: 'kept', component: 'c' }]);
+
+    const verbose: unknown[] = [];
+    class Verbose extends Transport {
+      override log(info: unknown, next: () => void) {
+        verbose.push(info);
+        next();
+      }
+    }
+    const mixed = createLogger({
+      level: 'warn',
+      silent: false,
+      transports: [new Verbose({ level: 'debug' })],
+    });
+    mixed.child({ component: 'd' }).debug('for the verbose transport');
+    expect(verbose).toMatchObject([{ message: 'for the verbose transport', component: 'd' }]);
+  });
+
+  it('a silent logger formats nothing', () => {
+    const logger = createLogger({ silent: true });
+    const { read, field } = probe();
+    logger.child({ component: 'x' }).error('nothing', { nested: field });
+    expect(read.count).toBe(0);
+  });
+});

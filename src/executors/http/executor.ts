@@ -74,13 +74,26 @@ function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-function requestHeaders(task: DeliveryTask, target: TargetConfig, body: string, timestamp: number) {
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(target.headers)) {
-    if (!isReservedHeader(name)) headers[name.toLowerCase()] = value;
+/** A target's own headers (the reserved ones left out) and user-sync's fixed ones, made once per target. */
+const fixedHeaders = new WeakMap<TargetConfig, Readonly<Record<string, string>>>();
+
+function headersOf(target: TargetConfig): Readonly<Record<string, string>> {
+  let headers = fixedHeaders.get(target);
+  if (!headers) {
+    const own: Record<string, string> = {};
+    for (const [name, value] of Object.entries(target.headers)) {
+      if (!isReservedHeader(name)) own[name.toLowerCase()] = value;
+    }
+    own['content-type'] = 'application/json';
+    own['user-agent'] = USER_AGENT;
+    headers = own;
+    fixedHeaders.set(target, headers);
   }
-  headers['content-type'] = 'application/json';
-  headers['user-agent'] = USER_AGENT;
+  return headers;
+}
+
+function requestHeaders(task: DeliveryTask, target: TargetConfig, body: string, timestamp: number) {
+  const headers: Record<string, string> = { ...headersOf(target) };
   headers['webhook-id'] = task.taskId;
   headers['webhook-timestamp'] = String(timestamp);
   if (target.secrets.length > 0)

@@ -36,11 +36,21 @@ export function signWebhook(
     throw new RangeError(`webhook timestamp must be whole unix seconds, got ${timestampSeconds}`);
   }
   const content = `${msgId}.${timestampSeconds}.${body}`;
-  return secrets
-    .map(
-      (secret) => `v1,${createHmac('sha256', signatureKey(secret)).update(content, 'utf8').digest('base64')}`,
-    )
+  return signatureKeys(secrets)
+    .map((key) => `v1,${createHmac('sha256', key).update(content, 'utf8').digest('base64')}`)
     .join(' ');
+}
+
+/** The HMAC keys of a list of secrets, decoded once per list (a target's, from its config). */
+const decodedKeys = new WeakMap<readonly string[], readonly Buffer[]>();
+
+function signatureKeys(secrets: readonly string[]): readonly Buffer[] {
+  let keys = decodedKeys.get(secrets);
+  if (!keys) {
+    keys = secrets.map(signatureKey);
+    decodedKeys.set(secrets, keys);
+  }
+  return keys;
 }
 
 /** What the key of a derived state secret is an HMAC of: see {@link stateSecret}. */
