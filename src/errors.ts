@@ -132,6 +132,22 @@ export class ReplicationError extends UserSyncError {
   }
 }
 
+/**
+ * A Redis key user-sync reads holds something it did not write (another program's value, a
+ * hand edit, a bug): it is left as it is and nothing is decided from it.
+ */
+export class ForeignValueError extends UserSyncError {
+  readonly key: string;
+  constructor(key: string, what: string) {
+    super('USER_SYNC_ERR_REDIS', `${key} holds ${what}, not what user-sync writes there: ${FOREIGN_ADVICE}`);
+    this.key = key;
+  }
+}
+
+const FOREIGN_ADVICE =
+  'refused, so that no version is decided from it — look at the key (redis-cli GET / TYPE), and delete it ' +
+  'to start the user over, or restore it';
+
 /** The one way to turn anything caught into an Error. */
 export function toError(value: unknown): Error {
   if (value instanceof Error) return value;

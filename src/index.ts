@@ -14,6 +14,8 @@ export {
   ValidationError,
   QueueFullError,
   DeliveryError,
+  ReplicationError,
+  ForeignValueError,
   toError,
   type ErrorCode,
   type DeliveryErrorDetails,

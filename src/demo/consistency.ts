@@ -1,6 +1,7 @@
 /**
  * The demo's closing check: for each target, how many users hold the ledger's latest version.
  */
+import { isLedgerRecord, readLedger as readEntries } from '../jobs/ledger.js';
 import type { Keys, Keyspace } from '../jobs/names.js';
 import type { Redis } from '../redis.js';
 import { userKey } from '../executors/redis/compare-and-write.js';
@@ -37,15 +38,10 @@ async function readSlice(redis: Redis, k: Keys): Promise<LedgerUser[]> {
   const users: LedgerUser[] = [];
   for (let start = 0; start < ids.length; start += CHUNK) {
     const chunk = ids.slice(start, start + CHUNK);
-    const pipeline = redis.pipeline();
-    for (const id of chunk) pipeline.hmget(k.ledger(id), 'v', 'del');
-    const replies = (await pipeline.exec()) ?? [];
-    chunk.forEach((id, i) => {
-      const [error, value] = replies[i] ?? [null, null];
-      if (error) throw error;
-      const [v, del] = (value ?? []) as Array<string | null>;
-      if (v) users.push({ id, version: Number(v), deleted: del === '1' });
-    });
+    const entries = await readEntries(redis, k, chunk, { snapshots: false });
+    for (const [id, entry] of entries) {
+      if (isLedgerRecord(entry)) users.push({ id, version: entry.version, deleted: entry.deleted });
+    }
   }
   return users;
 }

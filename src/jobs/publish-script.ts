@@ -9,6 +9,8 @@
 import { createRequire } from 'node:module';
 import { LuaScript, type Redis } from '../redis.js';
 import { MAX_VERSION } from './event-fields.js';
+import { LEDGER_LUA } from './ledger.js';
+import { EVENT_STREAM_MAX_LEN } from './queues.js';
 import type { Keys } from './names.js';
 
 const require = createRequire(import.meta.url);
@@ -36,18 +38,20 @@ const QUEUE_KEYS = [
  * user's ledger entry.
  * ARGV: [1] backlog cap, [2] largest version, [3] dedupe window ms, [4] job timestamp ms, [5] job
  * options JSON, [6] targets T, [7] events E; then T queue key prefixes (`<prefix>:<queue>:`);
- * then per event: version ('' = assign), type, event id, snapshot JSON, deleted (0/1), event
+ * then the length of the queues' event streams; then per event: version ('' = assign), type, event id, snapshot JSON, deleted (0/1), event
  * timestamp, user id, deliveries k, then k × (target index 1..T, job id, job data JSON without
  * its version).
  * Returns three values per event: {state, a, b} — 'new', version, ledger updated (0/1);
  * 'enqueued' (a duplicate), version, 0; 'full', target index, backlog; 'exhausted', current
- * version, ''; 'conflict', version, the event id holding it.
+ * version, ''; 'conflict', version, the event id holding it; 'foreign' (the user's ledger key
+ * holds something user-sync did not write), '', ''.
  */
 const PUBLISH = new LuaScript(`
 local function bullmq_add_standard_job(KEYS, ARGV)
 ${addStandardJob.content}
 end
 
+${LEDGER_LUA}
 local rcall = redis.call
 local cap = tonumber(ARGV[1])
 local maxVersion = tonumber(ARGV[2])
@@ -58,6 +62,12 @@ local T = tonumber(ARGV[6])
 local E = tonumber(ARGV[7])
 local prefixes = {}
 for t = 1, T do prefixes[t] = ARGV[7 + t] end
+-- Each queue's event stream is trimmed to user-sync's length (BullMQ's add reads it from the meta).
+local maxEvents = ARGV[8 + T]
+for t = 1, T do
+  local meta = KEYS[2 + (t - 1) * 11 + 3]
+  if rcall('HGET', meta, 'opts.maxLenEvents') ~= maxEvents then rcall('HSET', meta, 'opts.maxLenEvents', maxEvents) end
+end
 
 local function queueKey(t, i) return KEYS[2 + (t - 1) * 11 + i] end
 local function backlog(t)
@@ -66,7 +76,7 @@ local function backlog(t)
 end
 
 local results = {}
-local a = 8 + T
+local a = 9 + T
 for e = 1, E do
   local eventKey = KEYS[2 + T * 11 + (e - 1) * 2 + 1]
   local ledgerKey = KEYS[2 + T * 11 + (e - 1) * 2 + 2]
@@ -80,19 +90,27 @@ for e = 1, E do
   end
 
   local outcome
-  local state = rcall('HGET', eventKey, 'state')
-  local current = tonumber(rcall('HGET', ledgerKey, 'v') or '0')
+  -- The dedupe record: the event's version, a string (an older user-sync's: a hash with state and v).
+  local state, recorded = nil, redis.pcall('GET', eventKey)
+  if type(recorded) == 'table' then
+    state, recorded = rcall('HGET', eventKey, 'state'), rcall('HGET', eventKey, 'v')
+  elseif recorded then
+    state = 'enqueued'
+  end
+  local ledger = ledger_read(ledgerKey)
+  local current = ledger and tonumber(ledger.v) or 0
   if state == 'enqueued' then
-    outcome = { 'enqueued', rcall('HGET', eventKey, 'v'), 0 }
+    outcome = { 'enqueued', recorded, 0 }
   elseif state == 'pending' then
     -- Left half way by an older user-sync (two steps): its ledger write happened; add its jobs.
-    version = rcall('HGET', eventKey, 'v')
+    version = recorded
+  elseif ledger == false then
+    outcome = { 'foreign', '', '' }
   elseif version == '' then
     if current + 1 > maxVersion then outcome = { 'exhausted', string.format('%d', current), '' }
     else version = string.format('%d', current + 1) end
   elseif tonumber(version) == current then
-    local holder = rcall('HGET', ledgerKey, 'eid')
-    if holder and holder ~= eventId then outcome = { 'conflict', version, holder } end
+    if ledger.eid ~= eventId then outcome = { 'conflict', version, ledger.eid } end
   end
   if not outcome and state ~= 'pending' then
     for j = 1, k do
@@ -107,7 +125,7 @@ for e = 1, E do
   if not outcome then
     local updated = 0
     if state ~= 'pending' and tonumber(version) > current then
-      rcall('HSET', ledgerKey, 'v', version, 'type', etype, 'eid', eventId, 'snap', snapshot, 'del', deleted, 'ts', ts)
+      ledger_write(ledgerKey, version, deleted, etype, eventId, ts, snapshot)
       rcall('ZADD', KEYS[1], 0, userId)
       updated = 1
     end
@@ -120,8 +138,7 @@ for e = 1, E do
         { cmsgpack.pack({ prefixes[t], jobId, etype, jobTimestamp }), data, opts })
     end
     if k > 0 then rcall('HINCRBY', KEYS[2], 'total_tasks', k) end
-    rcall('HSET', eventKey, 'state', 'enqueued', 'v', version)
-    rcall('PEXPIRE', eventKey, dedupeMs)
+    rcall('SET', eventKey, version, 'PX', dedupeMs)
     outcome = { 'new', version, updated }
   end
   results[#results + 1] = outcome[1]
@@ -161,7 +178,9 @@ export type PublishOutcome =
   /** No next version can be assigned: the user is at the largest version. Nothing was written. */
   | { state: 'exhausted'; current: number }
   /** Another event (`heldBy`) already holds the version given. Nothing was written. */
-  | { state: 'conflict'; version: number; heldBy: string };
+  | { state: 'conflict'; version: number; heldBy: string }
+  /** The user's ledger key holds something user-sync did not write. Nothing was written. */
+  | { state: 'foreign' };
 
 export interface PublishBatchArgs {
   /** The targets the batch's events may go to, in a fixed order. */
@@ -196,6 +215,7 @@ export async function publishBatch(
     args.targets.length,
     args.events.length,
     ...args.targets.map((target) => `${keys.prefix}:${keys.deliveryQueue(target)}:`),
+    EVENT_STREAM_MAX_LEN,
   ];
   for (const e of args.events) {
     argv.push(e.version ?? '', e.type, e.eventId, e.snapshot, e.deleted ? 1 : 0, e.timestamp, e.userId);
@@ -222,6 +242,8 @@ export async function publishBatch(
         return { state, target: args.targets[Number(a) - 1] as string, backlog: Number(b) };
       case 'exhausted':
         return { state, current: Number(a) };
+      case 'foreign':
+        return { state };
       default:
         return { state: 'conflict', version: Number(a), heldBy: String(b) };
     }

@@ -1,4 +1,4 @@
-import { FlowProducer, Queue, type JobsOptions } from 'bullmq';
+import { FlowProducer, Queue, type JobsOptions, type WorkerOptions } from 'bullmq';
 import type { SyncConfig } from '../config/schema.js';
 import type { Redis } from '../redis.js';
 import { DEAD_LETTER_QUEUE, MAINTENANCE_QUEUE, type Keyspace } from './names.js';
@@ -6,15 +6,35 @@ import { DEAD_LETTER_QUEUE, MAINTENANCE_QUEUE, type Keyspace } from './names.js'
 /** States that make up a target's backlog: everything not yet finished. */
 export const BACKLOG_STATES = ['wait', 'prioritized', 'delayed', 'active', 'waiting-children'] as const;
 
-/** BullMQ options of every delivery job, from the config. */
+/**
+ * BullMQ options of every delivery job, from the config: only what a job needs of its own
+ * (attempts, backoff). They are stored in each job's hash; what is the same for every job of a
+ * target — how long finished jobs are kept — is the workers' ({@link deliveryRetention}).
+ */
 export function deliveryJobOptions(config: SyncConfig): JobsOptions {
+  return { attempts: config.maxRetries + 1, backoff: { type: 'user-sync' } };
+}
+
+/**
+ * How long finished delivery jobs are kept: options of the delivery workers, which BullMQ
+ * applies to every job that has none of its own (jobs created before this kept theirs).
+ */
+export function deliveryRetention(
+  config: SyncConfig,
+): Pick<WorkerOptions, 'removeOnComplete' | 'removeOnFail'> {
   return {
-    attempts: config.maxRetries + 1,
-    backoff: { type: 'user-sync' },
     removeOnComplete: { age: Math.ceil(config.completedRetention / 1000), count: 10_000 },
     removeOnFail: { age: Math.ceil(config.failedRetention / 1000), count: config.maxDeadLetters },
   };
 }
+
+/**
+ * How many entries each delivery queue's BullMQ event stream keeps (approximately: Redis trims
+ * whole stream nodes). user-sync reads none of them — its dashboard, stats and Bull Board read
+ * the queues themselves — so the streams only serve a `QueueEvents` listener of your own.
+ * BullMQ's default is 10,000: about 1 MB per queue.
+ */
+export const EVENT_STREAM_MAX_LEN = 100;
 
 /**
  * Job options as BullMQ stores them in a job's hash (`opts`), as JSON: what `Queue.add` keeps
@@ -60,7 +80,11 @@ export class QueueSet {
     if (!queue) {
       const keys = this.keyspace.partition(partition);
       queue = this.watch(
-        new Queue(keys.deliveryQueue(target), { connection: this.connection, prefix: keys.prefix }),
+        new Queue(keys.deliveryQueue(target), {
+          connection: this.connection,
+          prefix: keys.prefix,
+          streams: { events: { maxLen: EVENT_STREAM_MAX_LEN } },
+        }),
       );
       this.deliveries.set(id, queue);
     }

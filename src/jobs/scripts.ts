@@ -1,6 +1,7 @@
 import { LuaScript, type Redis } from '../redis.js';
 import type { Keys } from './names.js';
 import { LOCK_SCRIPTS } from './locks.js';
+import { LEDGER_LUA } from './ledger.js';
 import { PUBLISH_SCRIPTS } from './publish-script.js';
 import { GLOBAL_COUNTER, latencyBucket, type TargetCounter } from './stats.js';
 
@@ -18,23 +19,24 @@ import { GLOBAL_COUNTER, latencyBucket, type TargetCounter } from './stats.js';
  * KEYS: lock, watermark, ledger. ARGV: token, lock ttl ms, userId, when to read the snapshot
  * ('none', 'newer': the ledger is newer than the delivery, 'newer-or-equal'), the delivery's
  * own version. Returns {0} when another delivery holds the lock, else
- * {1, watermark, v, eid, type, del, snap} ('' for what the ledger does not hold or was not read).
+ * {1, watermark, v, eid, type, del, snap} ('' for what the ledger does not hold or was not read;
+ * v = 'foreign' when the ledger key holds something user-sync did not write).
  */
 const DELIVERY_BEGIN = new LuaScript(
-  `
+  `${LEDGER_LUA}
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return {0}
 end
 local watermark = redis.call('HGET', KEYS[2], ARGV[3]) or '0'
-local l = redis.call('HMGET', KEYS[3], 'v', 'eid', 'type', 'del')
+local l = ledger_read(KEYS[3])
+if l == false then return {1, watermark, 'foreign'} end
+if not l then return {1, watermark, ''} end
 local snap = ''
-if l[1] then
-  local held, own = tonumber(l[1]), tonumber(ARGV[5])
-  if (ARGV[4] == 'newer' and held > own) or (ARGV[4] == 'newer-or-equal' and held >= own) then
-    snap = redis.call('HGET', KEYS[3], 'snap') or ''
-  end
+local held, own = tonumber(l.v), tonumber(ARGV[5])
+if (ARGV[4] == 'newer' and held > own) or (ARGV[4] == 'newer-or-equal' and held >= own) then
+  snap = l.snap
 end
-return {1, watermark, l[1] or '', l[2] or '', l[3] or '', l[4] or '', snap}
+return {1, watermark, l.v, l.eid, l.type, l.del, snap}
 `,
   3,
 );
@@ -153,9 +155,13 @@ export interface BeginDeliveryArgs {
   version: number;
 }
 
-/** The start of a delivery: another run holds the user's lock, or this one now does. */
+/**
+ * The start of a delivery: another run holds the user's lock, or this one now does. `ledger` is
+ * undefined when the ledger holds nothing of the user, `'foreign'` when its key holds something
+ * user-sync did not write.
+ */
 export type DeliveryBegin =
-  { locked: false } | { locked: true; watermark: number; ledger: LedgerEntry | undefined };
+  { locked: false } | { locked: true; watermark: number; ledger: LedgerEntry | 'foreign' | undefined };
 
 /**
  * Delivery, start: takes the (target, user) lock, reads the watermark and the ledger's entry
@@ -176,15 +182,18 @@ export async function beginDelivery(
   return {
     locked: true,
     watermark: Number(watermark ?? 0),
-    ledger: v
-      ? {
-          version: Number(v),
-          type: String(type),
-          eventId: String(eventId),
-          snapshot: snapshot ? String(snapshot) : undefined,
-          deleted: deleted === '1',
-        }
-      : undefined,
+    ledger:
+      v === 'foreign'
+        ? 'foreign'
+        : v
+          ? {
+              version: Number(v),
+              type: String(type),
+              eventId: String(eventId),
+              snapshot: snapshot ? String(snapshot) : undefined,
+              deleted: deleted === '1',
+            }
+          : undefined,
   };
 }
 

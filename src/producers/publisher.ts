@@ -1,7 +1,7 @@
 import { loadConfig } from '../config/load.js';
 import { parseConfig } from '../config/parse.js';
 import type { SyncConfig, SyncConfigInput } from '../config/schema.js';
-import { QueueFullError, ReplicationError, ValidationError, toError } from '../errors.js';
+import { ForeignValueError, QueueFullError, ReplicationError, ValidationError, toError } from '../errors.js';
 import { EventType, type UserEvent, type UserEventInput, type UserSnapshot } from '../events.js';
 import { checkPartitions } from '../jobs/meta.js';
 import { Keyspace } from '../jobs/names.js';
@@ -253,6 +253,14 @@ export class UserEventPublisher {
               'version',
               `user ${userId} is at version ${outcome.current}, the largest a version may be: no next version can be ` +
                 'assigned (publish with your own versions, or start the user over under a new id)',
+            ),
+          };
+        case 'foreign':
+          return {
+            ok: false,
+            error: new ForeignValueError(
+              keys.ledger(userId),
+              `something else than a ledger entry of user ${userId}`,
             ),
           };
         case 'conflict':

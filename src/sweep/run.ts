@@ -10,6 +10,7 @@ import { toError } from '../errors.js';
 import type { UserSnapshot } from '../events.js';
 import type { ExecutionContext, Executor, TargetVersions } from '../executors/executor.js';
 import type { DeploymentKeys, Keys, Keyspace } from '../jobs/names.js';
+import { isLedgerRecord, readLedger } from '../jobs/ledger.js';
 import { deliveryJobOptions, type QueueSet } from '../jobs/queues.js';
 import { acquireLock, extendLock, releaseLock } from '../jobs/locks.js';
 import type { Logger } from '../logger.js';
@@ -330,22 +331,21 @@ async function sweepChunk(args: {
   return { users: users.length, repairs: enqueued };
 }
 
-/** What the ledger says of each user of a chunk (users gone from the ledger are left out). */
+/**
+ * What the ledger says of each user of a chunk, from each entry's head (users gone from the
+ * ledger, and keys holding something user-sync did not write, are left out).
+ */
 async function readLedgerStates(
   redis: Redis,
   keys: Keys,
   ids: readonly string[],
 ): Promise<Map<string, LedgerState>> {
-  const pipeline = redis.pipeline();
-  for (const id of ids) pipeline.hmget(keys.ledger(id), 'v', 'del', 'type');
-  const rows = (await pipeline.exec()) ?? [];
+  const entries = await readLedger(redis, keys, ids, { snapshots: false });
   const ledger = new Map<string, LedgerState>();
-  ids.forEach((id, i) => {
-    const [err, value] = rows[i] ?? [null, null];
-    if (err) throw err;
-    const [v, del, type] = (value ?? []) as Array<string | null>;
-    if (v) ledger.set(id, { version: Number(v), deleted: del === '1', type: type ?? '' });
-  });
+  for (const [id, entry] of entries) {
+    if (isLedgerRecord(entry))
+      ledger.set(id, { version: entry.version, deleted: entry.deleted, type: entry.type });
+  }
   return ledger;
 }
 
@@ -361,15 +361,13 @@ async function planRepairs(
   timestamp: string,
 ): Promise<Map<string, PlannedDelivery[]>> {
   // Snapshots only for the users that get a repair.
-  const snapshots = deps.redis.pipeline();
-  for (const repair of repairs) snapshots.hget(keys.ledger(repair.userId), 'snap');
-  const snaps = (await snapshots.exec()) ?? [];
+  const entries = await readLedger(deps.redis, keys, [...new Set(repairs.map((r) => r.userId))]);
   const byTarget = new Map<string, PlannedDelivery[]>();
-  repairs.forEach(({ target, userId, state }, i) => {
+  repairs.forEach(({ target, userId, state }) => {
     let user: UserSnapshot;
     try {
-      const snap = snaps[i]?.[1];
-      user = JSON.parse(typeof snap === 'string' ? snap : '') as UserSnapshot;
+      const entry = entries.get(userId);
+      user = JSON.parse(isLedgerRecord(entry) ? (entry.snapshot ?? '') : '') as UserSnapshot;
     } catch {
       user = { id: userId };
     }

@@ -30,8 +30,11 @@ export interface DecisionInput {
   attempt: number;
   /** The highest version the target has been sent for this user (0 for none). */
   watermark: number;
-  /** The ledger's entry for the user (its snapshot when it may be sent); undefined when it holds none. */
-  ledger: LedgerEntry | undefined;
+  /**
+   * The ledger's entry for the user (its snapshot when it may be sent); undefined when it holds
+   * none; 'foreign' when its key holds something user-sync did not write.
+   */
+  ledger: LedgerEntry | 'foreign' | undefined;
   /** Whether the target takes the ledger's newer snapshot in place of an older event (`coalesce`). */
   coalesce: boolean;
   /** Whether the target takes events of this type (its `events` filter). */
@@ -39,9 +42,14 @@ export interface DecisionInput {
 }
 
 /** Why the ledger does not vouch for a job, or undefined when it does. */
-export function ledgerObjection(data: DeliveryJobData, ledger: LedgerEntry | undefined): string | undefined {
+export function ledgerObjection(
+  data: DeliveryJobData,
+  ledger: LedgerEntry | 'foreign' | undefined,
+): string | undefined {
   const user = JSON.stringify(String(data.userId));
   if (!ledger) return `the ledger holds no version of user ${user}`;
+  if (ledger === 'foreign')
+    return `the ledger key of user ${user} holds something user-sync did not write: no version can be trusted`;
   if (data.version > ledger.version)
     return `version ${data.version} is above the ledger's ${ledger.version} for user ${user}`;
   if (data.version === ledger.version && !data.repair && data.eventId !== ledger.eventId)
@@ -59,9 +67,9 @@ export function ledgerObjection(data: DeliveryJobData, ledger: LedgerEntry | und
 export function decideDelivery(input: DecisionInput): DeliveryDecision {
   const { data, watermark, ledger } = input;
   const why = ledgerObjection(data, ledger);
-  if (why) return { action: 'not-in-ledger', why };
+  if (why || ledger === 'foreign' || ledger === undefined) return { action: 'not-in-ledger', why: why ?? '' };
   if (data.version <= watermark && !data.repair) return { action: 'superseded', watermark };
-  const task = buildTask(input);
+  const task = buildTask({ ...input, ledger });
   return { action: task.coalesced ? 'send-ledger' : 'send-event', task };
 }
 
@@ -71,7 +79,7 @@ export function decideDelivery(input: DecisionInput): DeliveryDecision {
  */
 export function buildTask(
   input: Pick<DecisionInput, 'data' | 'jobId' | 'attempt'> &
-    Partial<Pick<DecisionInput, 'ledger' | 'accepts' | 'coalesce'>>,
+    Partial<Pick<DecisionInput, 'accepts' | 'coalesce'>> & { ledger?: LedgerEntry | undefined },
 ): DeliveryTask {
   const { data, jobId, attempt, ledger } = input;
   const accepts = input.accepts ?? (() => true);

@@ -7,6 +7,7 @@ import { DeliveryError, toError } from '../errors.js';
 import type { EventType } from '../events.js';
 import type { DeliveryResult, ExecutionContext, Executor } from '../executors/executor.js';
 import { retryDelay } from '../jobs/backoff.js';
+import { deliveryRetention } from '../jobs/queues.js';
 import { recordFromJob, type DeadLetterReason, type LastFailure } from '../jobs/dead-letter.js';
 import type { DeadLetters } from '../jobs/dead-letter-store.js';
 import { parseDeliveryJobData, type DeliveryJobData, type DeliveryTask } from '../jobs/delivery-job.js';
@@ -106,6 +107,7 @@ export class DeliveryWorker {
         // check, which hands it to another worker. More than a few stalls means a job that kills
         // its worker: BullMQ fails it, and reconcile() records it as a dead letter.
         maxStalledCount: 3,
+        ...deliveryRetention(config),
         lockDuration: config.lockDuration,
         stalledInterval: config.lockDuration,
         ...(options.limiter ? { limiter: options.limiter } : {}),

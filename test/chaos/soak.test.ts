@@ -28,6 +28,7 @@ import {
   type SyncConfigInput,
   type UserSnapshot,
 } from '../../src/index.js';
+import { isLedgerRecord, parseLedger } from '../../src/jobs/ledger.js';
 import { partitionKeys as keys } from '../../src/jobs/names.js';
 import { ROOT, requireBuild, spawnScript, type CliProcess } from '../helpers/cli.js';
 import { uniquePrefix, waitFor } from '../helpers/redis.js';
@@ -526,7 +527,7 @@ describe('chaos soak', () => {
         problems.push(`ledger holds users never published: ${extraLedgerUsers.join(',')}`);
       const pipeline = readRedis.pipeline();
       for (const id of userIds) {
-        pipeline.hmget(k.ledger(id), 'v', 'del');
+        pipeline.get(k.ledger(id));
         pipeline.get(cacheKey(id));
         pipeline.get(`${cacheKey(id)}:tombstone`);
       }
@@ -541,11 +542,13 @@ describe('chaos soak', () => {
       const stale: string[] = [];
       let watermarkMismatches = 0;
       userIds.forEach((id, i) => {
-        const [v, del] = replies[i * 3] as [string | null, string | null];
+        const raw = replies[i * 3] as string | null;
+        const entry = raw === null ? undefined : parseLedger(raw);
         const cached = replies[i * 3 + 1] as string | null;
         const tombstone = replies[i * 3 + 2] as string | null;
         const model = source.model.get(Number(id));
-        const ledger = v === null ? undefined : { version: Number(v), deleted: del === '1' };
+        const ledger = isLedgerRecord(entry) ? { version: entry.version, deleted: entry.deleted } : undefined;
+        if (entry && !ledger) problems.push(`user ${id}: the ledger key holds ${JSON.stringify(raw)}`);
         // The ledger holds every publish that resolved, and nothing newer.
         if (model?.version !== ledger?.version || (model && ledger && !model.exists !== ledger.deleted)) {
           problems.push(

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import type { Redis } from 'ioredis';
 import { QueueFullError, ValidationError, type UserEventInput } from '../../src/index.js';
+import { parseLedger } from '../../src/jobs/ledger.js';
 import { partitionOf } from '../../src/jobs/names.js';
 import { MAX_SCRIPT_BATCH } from '../../src/producers/publisher.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
@@ -121,8 +122,8 @@ describe('publishMany', () => {
       [4, false],
       [4, true],
     ]);
-    const ledger = await h.redis.hgetall(`${h.prefix}:ledger:7`);
-    expect(ledger).toMatchObject({ v: '4', eid: 'evt-again' });
+    const ledger = parseLedger((await h.redis.get(`${h.prefix}:ledger:7`)) ?? '');
+    expect(ledger).toMatchObject({ version: 4, eventId: 'evt-again', type: 'user.created' });
   });
 
   it('one script per partition touched, and per MAX_SCRIPT_BATCH events of one partition', async () => {

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import type { Redis } from 'ioredis';
 import type { SyncConfigInput, TargetConfigInput } from '../../src/config/schema.js';
+import { isLedgerRecord, parseLedger } from '../../src/jobs/ledger.js';
 import { createLogger } from '../../src/logger.js';
 import { UserSyncService } from '../../src/service.js';
 import { emptyFigures, type TargetSweepFigures } from '../../src/sweep/classify.js';
@@ -74,8 +75,11 @@ function service(setup: Setup, targets: TargetConfigInput[], overrides: Partial<
 async function ledger(setup: Setup, n: number): Promise<Map<string, { v: number; deleted: boolean }>> {
   const out = new Map<string, { v: number; deleted: boolean }>();
   for (let id = 1; id <= n; id++) {
-    const [v, del] = await setup.redis.hmget(`${setup.prefix}:ledger:${id}`, 'v', 'del');
-    out.set(String(id), { v: Number(v), deleted: del === '1' });
+    const entry = parseLedger((await setup.redis.get(`${setup.prefix}:ledger:${id}`)) ?? '');
+    out.set(
+      String(id),
+      isLedgerRecord(entry) ? { v: entry.version, deleted: entry.deleted } : { v: 0, deleted: false },
+    );
   }
   return out;
 }
