@@ -7,6 +7,9 @@
 import { clusterNodes, parseConfig } from './config/parse.js';
 import type { SyncConfig, SyncConfigInput } from './config/schema.js';
 import { enabledTargets } from './config/targets.js';
+import { readBreakers } from './breaker/breakers.js';
+import { ConfigError } from './errors.js';
+import type { BreakerRecord } from './jobs/breaker-scripts.js';
 import { Executors, type ExecutorSources } from './executors/choose.js';
 import type { DeadLetterFilter, DeadLetterRecord, ListOptions, Progress } from './jobs/dead-letter.js';
 import { DeadLetters } from './jobs/dead-letter-store.js';
@@ -164,6 +167,26 @@ export class Deployment {
       },
       options,
     );
+  }
+
+  /**
+   * Pauses or resumes a target's delivery queues in every partition (BullMQ `pause`/`resume`):
+   * while paused its deliveries wait, nothing is lost, retried or dead-lettered; resumed, they
+   * drain in order. Resolves to whether every queue is now paused. Throws a ConfigError for a
+   * target this config does not name.
+   */
+  async setPaused(service: string, paused: boolean): Promise<boolean> {
+    if (!this.config.targets.some((t) => t.service === service))
+      throw new ConfigError('service', `no target named ${JSON.stringify(service)} is configured`);
+    const queues = this.queues.deliveriesOf(service);
+    await Promise.all(queues.map((queue) => (paused ? queue.pause() : queue.resume())));
+    this.logger.info(paused ? 'target paused' : 'target resumed', { target: service });
+    return (await Promise.all(queues.map((q) => q.isPaused()))).every(Boolean);
+  }
+
+  /** Every known target's circuit breaker (closed for one that never opened). */
+  getBreakers(): Promise<Map<string, BreakerRecord>> {
+    return this.knownTargets().then((targets) => readBreakers(this.redis, this.keyspace.deployment, targets));
   }
 
   /** The figures of the last sweeps, newest first. */

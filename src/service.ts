@@ -16,6 +16,7 @@ import { MaintenanceWorker, syncSweepScheduler } from './sweep/maintenance-worke
 import type { SweepOptions } from './sweep/run.js';
 import type { SweepRun } from './sweep/classify.js';
 import { DeliveryWorker, type DeliveryOutcome } from './workers/delivery-worker.js';
+import { CircuitBreakers } from './breaker/breakers.js';
 import { checkPartitions } from './jobs/meta.js';
 import { Heartbeat, thisProcess } from './workers/heartbeat.js';
 import { concurrencyShares, partitionRateLimit } from './workers/shares.js';
@@ -35,6 +36,9 @@ export interface UserSyncServiceOptions {
   now?: () => number;
 }
 
+/** A probe's lock outlives the target's deadline by this much before another delivery may probe. */
+const PROBE_MARGIN_MS = 5_000;
+
 /** How often dead letters of jobs BullMQ failed by itself are looked for. */
 const RECONCILE_MS = 5 * 60_000;
 
@@ -42,6 +46,8 @@ const RECONCILE_MS = 5 * 60_000;
 interface Running {
   workerRedis: Redis;
   workers: DeliveryWorker[];
+  /** This process's view of the targets' circuit breakers (shared by its workers). */
+  breakers: CircuitBreakers;
   maintenance: MaintenanceWorker | undefined;
   heartbeat: Heartbeat | undefined;
   reconciler: NodeJS.Timeout | undefined;
@@ -232,6 +238,17 @@ export class UserSyncService {
     const workerRedis = workerConnection(d.redis);
     const partitions = this.partitions();
     const shares = concurrencyShares(d.config.workers, partitions.length);
+    const breakers = new CircuitBreakers({
+      redis: d.redis,
+      keys: d.keyspace.deployment,
+      settings: d.config.circuitBreaker,
+      targets: chosen.map(({ target }) => target.service),
+      logger: d.logger,
+      ...(this.options.now ? { now: this.options.now } : {}),
+      probeTtlMs: (service) =>
+        (chosen.find(({ target }) => target.service === service)?.target.timeoutMs ?? d.config.timeout) +
+        PROBE_MARGIN_MS,
+    });
     const workers = chosen.flatMap(({ target, executor }) =>
       partitions.map(
         (partition, i) =>
@@ -246,6 +263,7 @@ export class UserSyncService {
             concurrency: shares[i] as number,
             limiter: target.rateLimit && partitionRateLimit(target.rateLimit, d.keyspace.partitions),
             deadLetters: d.deadLetters,
+            breakers,
             logger: d.logger,
             ...(this.options.onOutcome ? { onOutcome: this.options.onOutcome } : {}),
             ...(this.options.now ? { now: this.options.now } : {}),
@@ -265,6 +283,7 @@ export class UserSyncService {
     return {
       workerRedis,
       workers,
+      breakers,
       maintenance,
       heartbeat: undefined,
       reconciler: undefined,
@@ -277,6 +296,7 @@ export class UserSyncService {
   /** Starts the workers, the sweep's scheduler, the heartbeat and the reconciler. */
   private async startWorkers(run: Running, targets: string[]): Promise<void> {
     const d = this.deployment;
+    await run.breakers.start();
     for (const worker of run.workers) worker.start();
     run.maintenance?.start();
     await syncSweepScheduler(d.queues, d.redis, d.keyspace.deployment, d.config, d.logger);
@@ -314,6 +334,7 @@ export class UserSyncService {
       run.maintenance?.close(timeout),
       run.reconciling && settlesWithin(run.reconciling, timeout),
     ]);
+    await run.breakers.stop();
     await run.heartbeat?.stop();
     await run.workerRedis.quit().catch(() => run.workerRedis.disconnect());
   }

@@ -4,7 +4,8 @@
  * are in `parse.ts`; reading files and the environment in `load.ts`.
  */
 import { z } from 'zod';
-import { parseDuration } from '../duration.js';
+import { circuitBreakerSchema } from './breaker.js';
+import { duration, positiveDuration } from './durations.js';
 import { EVENT_TYPES, type EventType } from '../events.js';
 
 /** Target kinds built in; any other kind must be registered with `registerExecutor`. */
@@ -54,28 +55,6 @@ export const DEFAULTS = {
 } as const;
 
 const SERVICE_RE = /^[A-Za-z0-9_-]{1,64}$/;
-
-const duration = (what = 'a duration') =>
-  z
-    .union([z.number(), z.string()], {
-      error: (issue) =>
-        issue.input === undefined
-          ? 'is required'
-          : `must be ${what}: milliseconds or a string like "5s", "2m"`,
-    })
-    .transform((value, ctx) => {
-      const ms = parseDuration(value);
-      if (ms === undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `must be ${what}: milliseconds or a string like "5s", "2m"`,
-        });
-        return z.NEVER;
-      }
-      return ms;
-    });
-
-const positiveDuration = duration('a positive duration').refine((ms) => ms > 0, 'must be greater than 0');
 
 /**
  * Bounds of the response size limits, in bytes: at least 1 KiB (enough for an error's excerpt),
@@ -312,6 +291,8 @@ export const configSchema = z.strictObject({
   maxDeadLetters: z.number().int().min(1).default(DEFAULTS.maxDeadLetters),
   /** How long a published event id is remembered, so that publishing it again creates nothing. */
   dedupeWindow: positiveDuration.default(DEFAULTS.dedupeWindow),
+  /** Per target, deployment-wide: stop sending to a target that keeps failing (see src/breaker/). */
+  circuitBreaker: circuitBreakerSchema,
   /** The consistency sweep (runs every `checkInterval` while `consistencyCheck` is on). */
   sweep: z
     .strictObject({

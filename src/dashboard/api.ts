@@ -200,10 +200,9 @@ export function apiRouter(deployment: Deployment, now: () => number, logger: Log
       parseInput(emptyBody, req.body ?? {});
       if (!deployment.config.targets.some((t) => t.service === service))
         throw new HttpError(404, `service: no target named ${JSON.stringify(service)} is configured`);
-      const queues = deployment.queues.deliveriesOf(service);
-      await Promise.all(queues.map((queue) => (verb === 'pause' ? queue.pause() : queue.resume())));
+      const paused = await deployment.setPaused(service, verb === 'pause');
       audit(req, verb, { target: service });
-      res.json({ service, paused: (await Promise.all(queues.map((q) => q.isPaused()))).every(Boolean) });
+      res.json({ service, paused });
     });
   }
 

@@ -1,6 +1,8 @@
 import type { Queue } from 'bullmq';
 import type { RequestHandler } from 'express';
 import { Counter, Gauge, Registry } from 'prom-client';
+import { readBreakers } from '../breaker/breakers.js';
+import { BREAKER_STATES, type BreakerRecord } from '../jobs/breaker-scripts.js';
 import { DEAD_LETTER_QUEUE, deliveryQueueName } from '../jobs/names.js';
 import { TARGET_COUNTERS, readLatency, type LatencyHistogram, type SyncStats } from '../jobs/stats.js';
 import type { Deployment, QueueStatus } from '../deployment.js';
@@ -26,6 +28,8 @@ export interface MetricsSnapshot {
   status: Pick<QueueStatus, 'workers' | 'processes'>;
   /** The newest consistency sweep run, if any has run. */
   lastSweep?: SweepRun;
+  /** Each target's circuit breaker; left out when not read. */
+  breakers?: Map<string, BreakerRecord>;
   /** This dashboard process's login throttle, since it started; left out when not counted. */
   logins?: LoginCounts;
 }
@@ -73,7 +77,7 @@ async function targetFigures(deployment: Deployment, target: string, now: number
 export async function readMetricsSnapshot(deployment: Deployment, now: number): Promise<MetricsSnapshot> {
   const all = deployment.config.targets.map((t) => t.service);
   const enabled = deployment.config.targets.filter((t) => t.enabled).map((t) => t.service);
-  const [stats, latency, deliveries, maintenance, deadLetters, status, sweeps] = await Promise.all([
+  const [stats, latency, deliveries, maintenance, deadLetters, status, sweeps, breakers] = await Promise.all([
     deployment.getStats(),
     readLatency(deployment.redis, deployment.keyspace, all),
     Promise.all(enabled.map((s) => targetFigures(deployment, s, now))),
@@ -81,6 +85,7 @@ export async function readMetricsSnapshot(deployment: Deployment, now: number): 
     deployment.queues.deadLetter.getJobCounts('waiting'),
     deployment.getQueueStatus(),
     deployment.getSweepRuns(1),
+    readBreakers(deployment.redis, deployment.keyspace.deployment, all),
   ]);
   return {
     stats,
@@ -92,6 +97,7 @@ export async function readMetricsSnapshot(deployment: Deployment, now: number): 
     ],
     status: { workers: status.workers, processes: status.processes },
     ...(sweeps[0] ? { lastSweep: sweeps[0] } : {}),
+    breakers,
   };
 }
 
@@ -178,6 +184,25 @@ export async function renderMetrics(snapshot: MetricsSnapshot): Promise<string> 
           byPartition.set({ queue, partition: p, state }, value);
         oldestByPartition.set({ queue, partition: p }, oldestWaitingAgeMs / 1000);
       }
+    }
+  }
+
+  if (snapshot.breakers) {
+    const state = new Gauge({
+      name: 'user_sync_circuit_breaker_state',
+      help: "Each target's circuit breaker: 1 for the state it is in (closed, open, half-open), 0 for the others.",
+      labelNames: ['target', 'state'] as const,
+      registers,
+    });
+    const since = new Gauge({
+      name: 'user_sync_circuit_breaker_since_timestamp_seconds',
+      help: "When each target's circuit breaker entered its state (unix seconds; absent for one that never opened).",
+      labelNames: ['target'] as const,
+      registers,
+    });
+    for (const [target, record] of snapshot.breakers) {
+      for (const s of BREAKER_STATES) state.set({ target, state: s }, record.state === s ? 1 : 0);
+      if (record.since !== undefined) since.set({ target }, record.since / 1000);
     }
   }
 

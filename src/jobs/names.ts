@@ -141,6 +141,11 @@ export function deploymentKeys(prefix: string) {
     sweepNextPartition: `${prefix}:sweep:next-partition`,
     /** sorted set of live worker processes, scored by heartbeat expiry */
     workers: `${prefix}:workers`,
+    /**
+     * hash per target: its circuit breaker (state, since, reason, retryAt, cooldown, consecutive,
+     * probe, probeUntil, and the attempts of the last window in ring fields r0..r5)
+     */
+    breaker: (target: string) => `${prefix}:breaker:${target}`,
     /** hash of the deployment's shape: `partitions` (changing it needs a migration) */
     meta: `${prefix}:meta`,
   };

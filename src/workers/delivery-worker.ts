@@ -1,16 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { CircuitBreakers } from '../breaker/breakers.js';
 import type { SyncConfig, TargetConfig } from '../config/schema.js';
 import { targetAccepts, targetUrls } from '../config/targets.js';
-import { withDeadline } from '../deadline.js';
 import { DeliveryError, toError } from '../errors.js';
 import type { EventType } from '../events.js';
-import type { DeliveryResult, ExecutionContext, Executor } from '../executors/executor.js';
+import type { Executor } from '../executors/executor.js';
 import { retryDelay } from '../jobs/backoff.js';
 import { deliveryRetention } from '../jobs/queues.js';
 import { recordFromJob, type DeadLetterReason, type LastFailure } from '../jobs/dead-letter.js';
 import type { DeadLetters } from '../jobs/dead-letter-store.js';
-import { parseDeliveryJobData, type DeliveryJobData, type DeliveryTask } from '../jobs/delivery-job.js';
+import { parseDeliveryJobData, type DeliveryJobData } from '../jobs/delivery-job.js';
 import { taskId, type Keys } from '../jobs/names.js';
 import { beginDelivery, finishDelivery } from '../jobs/scripts.js';
 import { bumpCounter, type TargetCounter } from '../jobs/stats.js';
@@ -19,10 +19,14 @@ import type { Redis } from '../redis.js';
 import { redactError, redactText } from '../redact.js';
 import { closeWorker } from './close-worker.js';
 import { decideDelivery } from './decide.js';
+import { ShutdownRelease, executeUnderDeadline } from './execute.js';
 import { UserLock } from './user-lock.js';
 
-/** How a delivery attempt ended. */
-export type DeliveryOutcome = 'delivered' | 'superseded' | 'retry' | 'dead' | 'released';
+/**
+ * How a delivery attempt ended; `held`: not sent, the target's circuit breaker is open (the
+ * job waits in its queue, its attempts unspent).
+ */
+export type DeliveryOutcome = 'delivered' | 'superseded' | 'retry' | 'dead' | 'released' | 'held';
 
 /** The value a completed delivery job returns (visible in Bull Board). */
 export interface DeliveryJobResult {
@@ -49,6 +53,8 @@ export interface DeliveryWorkerOptions {
   /** Its share of the target's rate limit, if it has one (see partitionRateLimit). */
   limiter?: { max: number; duration: number } | undefined;
   deadLetters: DeadLetters;
+  /** The target's circuit breaker, as this process knows it; none: every delivery is sent. */
+  breakers?: CircuitBreakers | undefined;
   logger: Logger;
   now?: () => number;
   /** Called with each outcome (metrics, tests). */
@@ -58,8 +64,8 @@ export interface DeliveryWorkerOptions {
 /** Delay before trying again when another delivery of the same user to the same target is running. */
 const CONTENTION_DELAY_MS = 100;
 
-/** Thrown when an attempt is aborted because the worker shuts down: the job goes back, unspent. */
-class ShutdownRelease extends Error {}
+/** A failed probe's job looks again after this long (the breaker, open again, holds it until its next probe). */
+const HOLD_AFTER_PROBE_MS = 1_000;
 
 /** One attempt of one job, as the helpers below need it. */
 interface Run {
@@ -70,6 +76,10 @@ interface Run {
   started: number;
   /** What is known of the job data (all of it once parsed), for the log line. */
   data: Partial<DeliveryJobData>;
+  /** Whether the executor was called: only then does a failure say anything of the target. */
+  sent?: boolean;
+  /** This attempt is the probe of a half-open breaker: its token. */
+  probe?: string | undefined;
 }
 
 /**
@@ -188,7 +198,24 @@ export class DeliveryWorker {
         return { outcome: 'superseded', version: data.version };
       }
       const { task } = decision;
-      const result = await this.execute(task, lock, signal);
+      const admission = (await this.options.breakers?.admit(this.target.service)) ?? { kind: 'send' };
+      if (admission.kind === 'wait') {
+        await lock.release();
+        return await this.holdBack(run, admission.ms);
+      }
+      if (admission.kind === 'probe') run.probe = admission.token;
+      run.sent = true;
+      const result = await executeUnderDeadline({
+        executor: this.options.executor,
+        target: this.target,
+        task,
+        lock,
+        logger: this.logger,
+        now: this.now,
+        stopping: () => this.stopping,
+        ...(signal ? { signal } : {}),
+      });
+      await this.options.breakers?.report(this.target.service, true, '', run.probe);
       const outcome = result?.superseded ? 'superseded' : 'delivered';
       await this.finish(run, lock, { counter: outcome, version: task.version });
       const status = result?.status !== undefined ? { status: result.status } : {};
@@ -200,6 +227,19 @@ export class DeliveryWorker {
       await lock.release();
       return this.failed(run, error);
     }
+  }
+
+  /**
+   * The target's breaker is open: the job goes back to its queue without spending an attempt,
+   * and this worker takes nothing from the queue for `ms` (BullMQ's manual rate limit).
+   */
+  private async holdBack(run: Run, ms: number): Promise<never> {
+    await this.worker.rateLimit(ms);
+    this.logOutcome(run, 'held', {
+      wait_ms: ms,
+      breaker: this.options.breakers?.stateOf(this.target.service).state,
+    });
+    throw Worker.RateLimitError();
   }
 
   /** The job's data, checked: well formed, for this target, under its deterministic id. */
@@ -226,51 +266,6 @@ export class DeliveryWorker {
     throw new DelayedError();
   }
 
-  /**
-   * Calls the executor under one deadline: at `target.timeoutMs` (or at shutdown) the attempt's
-   * signal is aborted and the attempt fails; the user's lock is kept until the call has really
-   * settled (or its TTL runs out), so an executor that ignores its signal can never let a newer
-   * version overtake the one it may still be applying.
-   */
-  private async execute(
-    task: DeliveryTask,
-    lock: UserLock,
-    bullSignal?: AbortSignal,
-  ): Promise<DeliveryResult | void> {
-    const attempt = new AbortController();
-    const ms = this.target.timeoutMs;
-    const parent = this.logger;
-    let logger: Logger | undefined;
-    const ctx: ExecutionContext = {
-      // Made when an executor first logs: most attempts never do.
-      get logger() {
-        return (logger ??= parent.child({ task_id: task.taskId, attempt: task.attempt }));
-      },
-      signal: attempt.signal,
-      now: this.now,
-    };
-    const work = Promise.resolve().then(() => this.options.executor.execute(task, this.target, ctx));
-    try {
-      return await withDeadline(work, {
-        ms,
-        ...(bullSignal ? { signal: bullSignal } : {}),
-        onTimeout: () => {
-          attempt.abort();
-          return new DeliveryError(`no answer within ${ms} ms`, { retryable: true, failureCode: 'timeout' });
-        },
-        onAbort: () => {
-          attempt.abort();
-          return this.stopping
-            ? new ShutdownRelease()
-            : new DeliveryError('attempt aborted', { retryable: true, failureCode: 'aborted' });
-        },
-      });
-    } finally {
-      // Given up on while it may still run: the lock goes only once the call has settled.
-      if (attempt.signal.aborted) lock.releaseAfter(work);
-    }
-  }
-
   /** A failed attempt: released at shutdown, retried with backoff, or dead-lettered. */
   private async failed(run: Run, error: unknown): Promise<never> {
     if (error instanceof ShutdownRelease) {
@@ -283,6 +278,13 @@ export class DeliveryWorker {
     const delivery = err instanceof DeliveryError ? err : undefined;
     const retryable = delivery ? delivery.retryable : true;
     const code = delivery?.failureCode ?? 'error';
+    if (run.sent && this.options.breakers && code !== 'aborted') {
+      // A retryable failure says the target is down or struggling; a refusal for good says it is up.
+      const breaker = await this.options.breakers.report(this.target.service, !retryable, code, run.probe);
+      // A failed probe spends no attempt: the job waits for the next one with the others.
+      if (run.probe !== undefined && retryable && breaker.state === 'open')
+        return this.holdBack(run, HOLD_AFTER_PROBE_MS);
+    }
     if (retryable && run.attempt < (run.job.opts.attempts ?? 1)) {
       await bumpCounter(this.options.redis, this.options.keys, this.target.service, 'retried');
       this.logOutcome(run, 'retry', {
@@ -350,7 +352,7 @@ export class DeliveryWorker {
   private logOutcome(run: Run, outcome: DeliveryOutcome, extra: Record<string, unknown>): void {
     const ms = this.now() - run.started;
     this.options.onOutcome?.(outcome, this.target.service, ms);
-    const level = outcome === 'dead' ? 'warn' : 'info';
+    const level = outcome === 'dead' ? 'warn' : outcome === 'held' ? 'debug' : 'info';
     if (!this.logger.isLevelEnabled(level)) return;
     const fields: Record<string, unknown> = {
       task_id: run.jobId,

@@ -5,6 +5,7 @@ import {
   UserSyncService,
   createLogger,
   type HandledEvent,
+  type Logger,
   type SyncConfigInput,
   type TargetConfigInput,
 } from '../../src/index.js';
@@ -40,6 +41,8 @@ export interface HarnessOptions {
   /** Changes to each target's config, by service name. */
   targetOverrides?: Record<string, Partial<TargetConfigInput>>;
   start?: boolean;
+  /** Default: a silent logger. */
+  logger?: Logger;
 }
 
 /**
@@ -68,7 +71,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const service = new UserSyncService(
     { retryInterval: 50, maxRetryInterval: 200, shutdownTimeout: 2_000, ...options.config, prefix, targets },
     redis,
-    { subscriber, logger: createLogger({ silent: true }) },
+    { subscriber, logger: options.logger ?? createLogger({ silent: true }) },
   );
   if (options.start ?? true) await service.start();
   return {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { loadConfig } from '../../src/config/load.js';
 import { parseConfig } from '../../src/config/parse.js';
+import { BREAKER_DEFAULTS } from '../../src/config/breaker.js';
 import { DEFAULTS, RESPONSE_LIMIT_BOUNDS, type SyncConfig } from '../../src/config/schema.js';
 import { ConfigError } from '../../src/errors.js';
 
@@ -256,5 +257,35 @@ describe('a config file that is not JSON', () => {
       expect(message).toContain('(file): is not valid JSON: Unexpected token');
       for (let i = 0; i + 4 <= SECRET.length; i++) expect(message).not.toContain(SECRET.slice(i, i + 4));
     }
+  });
+});
+
+describe('circuitBreaker', () => {
+  it('has defaults, and takes durations as strings', () => {
+    expect(parseConfig({}).circuitBreaker).toEqual({ ...BREAKER_DEFAULTS });
+    expect(
+      parseConfig({ circuitBreaker: { cooldown: '10s', maxCooldown: '2m' } }).circuitBreaker,
+    ).toMatchObject({
+      cooldown: 10_000,
+      maxCooldown: 120_000,
+      consecutiveFailures: 5,
+    });
+  });
+
+  it.each([
+    [{ failureRatio: 0 }, 'circuitBreaker.failureRatio'],
+    [{ failureRatio: 1.5 }, 'circuitBreaker.failureRatio'],
+    [{ failureRatio: '0.5' }, 'circuitBreaker.failureRatio'],
+    [{ consecutiveFailures: 0 }, 'circuitBreaker.consecutiveFailures'],
+    [{ consecutiveFailures: 2.5 }, 'circuitBreaker.consecutiveFailures'],
+    [{ minAttempts: -1 }, 'circuitBreaker.minAttempts'],
+    [{ window: '1s' }, 'circuitBreaker.window'],
+    [{ window: 'forever' }, 'circuitBreaker.window'],
+    [{ cooldown: '2d' }, 'circuitBreaker.cooldown'],
+    [{ cooldown: '1m', maxCooldown: '30s' }, 'circuitBreaker.maxCooldown'],
+    [{ enabled: 'yes' }, 'circuitBreaker.enabled'],
+    [{ threshold: 3 }, 'circuitBreaker'],
+  ])('refuses %j, naming %s', (breaker, field) => {
+    expect(() => parseConfig({ circuitBreaker: breaker as never })).toThrow(field);
   });
 });
