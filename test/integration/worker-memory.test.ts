@@ -62,6 +62,8 @@ describe('worker process memory against a 400 MiB answer', () => {
       retryInterval: 20,
       maxRetryInterval: 50,
       maxRetries: 2,
+      // The failing targets are to fail every attempt here, not to be held by their breakers.
+      circuitBreaker: { enabled: false },
       // Created events go to the ordinary targets, updates to the huge ones: the same work.
       targets: [
         { service: 'small-ok', url: `${server.origin}/small/ok`, events: ['user.created'] },

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DEFAULTS, type SyncConfig, type TargetConfig } from '../../src/config/schema.js';
+import { BREAKER_DEFAULTS } from '../../src/config/breaker.js';
 import { ENV_OVERRIDES, defaultConfigPath, loadConfig } from '../../src/config/load.js';
 import { RESERVED_HEADERS } from '../../src/config/headers.js';
 import { clusterNodes, parseConfig } from '../../src/config/parse.js';
@@ -31,6 +32,7 @@ const TOP_LEVEL_DEFAULTS = {
   ...TOP_LEVEL,
   targets: [],
   dashboard: { host: dashboardHost, port: dashboardPort },
+  circuitBreaker: { ...BREAKER_DEFAULTS },
   sweep: {
     chunkSize: sweepChunkSize,
     maxUsersPerRun: sweepMaxUsersPerRun,

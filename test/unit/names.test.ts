@@ -73,7 +73,7 @@ describe('names', () => {
               typeof value === 'string' ? value : (value as (a: string, b: string) => string)('a', 'b'),
             );
         const all = [...names(k), ...names(d)];
-        expect(all).toHaveLength(22);
+        expect(all).toHaveLength(23);
         for (const key of all) expect(key.startsWith(`${prefix}:`)).toBe(true);
       });
 
