@@ -96,17 +96,21 @@ export function recordFromJob(args: {
     typeof data[key] === type ? (data[key] as T) : undefined;
   const userId = pick<string>('userId', 'string') ?? pick<number>('userId', 'number');
   const jobId = job.id ?? 'unknown';
+  // Compact job data (format 2) leaves the event id and type to the job's id and name.
+  const suffix = `.${target}`;
+  const eventId =
+    pick<string>('eventId', 'string') ??
+    (jobId.endsWith(suffix) ? jobId.slice(0, -suffix.length) : undefined);
+  const type = pick<string>('type', 'string') ?? (data.v === 2 ? job.name : undefined);
   return {
     id: deadLetterId(target, jobId),
     service: target,
     queue: job.queueName,
     partition,
     jobId,
-    ...(pick<string>('eventId', 'string') !== undefined
-      ? { eventId: pick<string>('eventId', 'string') }
-      : {}),
+    ...(eventId !== undefined ? { eventId } : {}),
     ...(userId !== undefined ? { userId } : {}),
-    ...(pick<string>('type', 'string') !== undefined ? { type: pick<string>('type', 'string') } : {}),
+    ...(type !== undefined ? { type } : {}),
     ...(pick<number>('version', 'number') !== undefined
       ? { version: pick<number>('version', 'number') }
       : {}),

@@ -12,12 +12,16 @@ import {
 } from './event-fields.js';
 
 /**
- * What a delivery job holds. It names its target by `service` only: the URL, method, headers
- * and secrets always come from the worker's own configuration, never from job data.
+ * A delivery job's data as a worker reads it. It names its target by `service` only: the URL,
+ * method, headers and secrets always come from the worker's own configuration, never from job
+ * data.
  */
 export interface DeliveryJobData {
-  /** Job data format version. */
-  v: 1;
+  /**
+   * The format it was stored in: 1, every field in the job's data; 2 (compact, what user-sync
+   * writes), the event id, the target and the type are the job's id, queue and name.
+   */
+  v: 1 | 2;
   eventId: string;
   service: string;
   type: EventType;
@@ -29,6 +33,19 @@ export interface DeliveryJobData {
   source: string;
   /** Set on deliveries enqueued by the consistency sweep. */
   repair?: boolean;
+}
+
+/**
+ * A delivery job's data as user-sync stores it (format 2): what the job's id (`<eventId>.<target>`),
+ * queue and name (the event type) do not already say. A queued delivery is one BullMQ hash; every
+ * byte of its data is kept once per target until it is delivered.
+ */
+export type StoredDeliveryData = Omit<DeliveryJobData, 'v' | 'eventId' | 'service' | 'type'> & { v: 2 };
+
+/** The stored form of a delivery's data. */
+export function storedDeliveryData(data: Omit<DeliveryJobData, 'v'> & { v?: unknown }): StoredDeliveryData {
+  const { v: _format, eventId: _id, service: _target, type: _type, ...rest } = data;
+  return { v: 2, ...rest };
 }
 
 /** One delivery as an executor sees it. */
@@ -47,7 +64,7 @@ export interface DeliveryTask extends DeliveryJobData {
  * choices (its status list, its clock).
  */
 export const deliveryJobDataSchema = z.object({
-  v: z.literal(1),
+  v: z.union([z.literal(1), z.literal(2)]),
   eventId: z.string().regex(ID_RE, ID_MESSAGE),
   service: z.string().min(1),
   type: z.enum(EVENT_TYPES as [EventType, ...EventType[]]),
@@ -60,11 +77,37 @@ export const deliveryJobDataSchema = z.object({
   repair: z.boolean().optional(),
 });
 
-/** Returns the job data, or a one-line reason why it cannot be delivered. */
-export function parseDeliveryJobData(
-  data: unknown,
+/** What of a BullMQ job a delivery is read from. */
+export interface DeliveryJobLike {
+  id?: string | undefined;
+  name: string;
+  data: unknown;
+}
+
+/**
+ * Reads a delivery job of the queue of `expectedService`: its data in either format, checked,
+ * under its deterministic id (`<eventId>.<service>`). Returns the data, or a one-line reason
+ * why it cannot be delivered.
+ */
+export function parseDeliveryJob(
+  job: DeliveryJobLike,
   expectedService: string,
 ): { ok: true; data: DeliveryJobData } | { ok: false; reason: string } {
+  const jobId = job.id ?? '';
+  const suffix = `.${expectedService}`;
+  let data = job.data;
+  if (typeof data === 'object' && data !== null && (data as { v?: unknown }).v === 2) {
+    // Compact: the event id, the target and the type are the job's.
+    if (!jobId.endsWith(suffix))
+      return { ok: false, reason: `malformed job: id "${jobId}" is not "<eventId>${suffix}"` };
+    const own = ['eventId', 'service', 'type'].find((field) => field in (data as object));
+    if (own)
+      return {
+        ok: false,
+        reason: `malformed job data: ${own}: format 2 takes it from the job, not its data`,
+      };
+    data = { ...data, eventId: jobId.slice(0, -suffix.length), service: expectedService, type: job.name };
+  }
   const parsed = deliveryJobDataSchema.safeParse(data);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -79,6 +122,10 @@ export function parseDeliveryJobData(
   }
   if (String(parsed.data.user.id) !== String(parsed.data.userId)) {
     return { ok: false, reason: 'malformed job data: user.id: differs from userId' };
+  }
+  const expected = `${parsed.data.eventId}${suffix}`;
+  if (jobId !== expected) {
+    return { ok: false, reason: `malformed job: id "${jobId}" is not "<eventId>.<service>" (${expected})` };
   }
   return { ok: true, data: parsed.data };
 }

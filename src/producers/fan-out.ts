@@ -1,15 +1,17 @@
 import type { TargetConfig } from '../config/schema.js';
 import { targetAccepts } from '../config/targets.js';
 import type { UserEvent } from '../events.js';
-import type { DeliveryJobData } from '../jobs/delivery-job.js';
+import { storedDeliveryData, type StoredDeliveryData } from '../jobs/delivery-job.js';
+import type { EventType } from '../events.js';
 import { deliveryQueueName, taskId } from '../jobs/names.js';
 
-/** One delivery to enqueue: which queue, which job id, what data. */
+/** One delivery to enqueue: which queue, which job id and name (the event type), what data. */
 export interface PlannedDelivery {
   queueName: string;
   jobId: string;
   service: string;
-  data: DeliveryJobData;
+  type: EventType;
+  data: StoredDeliveryData;
 }
 
 /** The deliveries an event fans out to: one per enabled target whose filter matches, in config order. */
@@ -31,8 +33,8 @@ export function planDeliveries(
       queueName: queueName(target.service),
       jobId: taskId(event.id, target.service),
       service: target.service,
-      data: {
-        v: 1,
+      type: event.type,
+      data: storedDeliveryData({
         eventId: event.id,
         service: target.service,
         type: event.type,
@@ -43,6 +45,6 @@ export function planDeliveries(
         timestamp: event.timestamp,
         source: event.source,
         ...(repair ? { repair: true } : {}),
-      },
+      }),
     }));
 }

@@ -412,7 +412,7 @@ async function enqueueRepairs(
   }
   if (fresh.length > 0) {
     await queue.addBulk(
-      fresh.map((d) => ({ name: d.data.type, data: d.data, opts: { ...jobOptions, jobId: d.jobId } })),
+      fresh.map((d) => ({ name: d.type, data: d.data, opts: { ...jobOptions, jobId: d.jobId } })),
     );
   }
   return fresh.length;

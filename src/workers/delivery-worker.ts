@@ -10,7 +10,7 @@ import { retryDelay } from '../jobs/backoff.js';
 import { deliveryRetention } from '../jobs/queues.js';
 import { recordFromJob, type DeadLetterReason, type LastFailure } from '../jobs/dead-letter.js';
 import type { DeadLetters } from '../jobs/dead-letter-store.js';
-import { parseDeliveryJobData, type DeliveryJobData } from '../jobs/delivery-job.js';
+import { parseDeliveryJob, type DeliveryJobData } from '../jobs/delivery-job.js';
 import { taskId, type Keys } from '../jobs/names.js';
 import { beginDelivery, finishDelivery } from '../jobs/scripts.js';
 import { bumpCounter, type TargetCounter } from '../jobs/stats.js';
@@ -158,7 +158,7 @@ export class DeliveryWorker {
       started: this.now(),
       data: {},
     };
-    const parsed = this.read(run);
+    const parsed = parseDeliveryJob(run.job, this.target.service);
     if (!parsed.ok) return this.deadLetter(run, 'malformed', { code: 'malformed', message: parsed.reason });
     const data = (run.data = parsed.data);
     await this.options.deadLetters.revive(job, this.target.service, this.options.partition);
@@ -240,20 +240,6 @@ export class DeliveryWorker {
       breaker: this.options.breakers?.stateOf(this.target.service).state,
     });
     throw Worker.RateLimitError();
-  }
-
-  /** The job's data, checked: well formed, for this target, under its deterministic id. */
-  private read(run: Run): { ok: true; data: DeliveryJobData } | { ok: false; reason: string } {
-    const parsed = parseDeliveryJobData(run.job.data, this.target.service);
-    if (!parsed.ok) return parsed;
-    const expected = taskId(parsed.data.eventId, this.target.service);
-    if (run.jobId !== expected) {
-      return {
-        ok: false,
-        reason: `malformed job: id "${run.jobId}" is not "<eventId>.<service>" (${expected})`,
-      };
-    }
-    return parsed;
   }
 
   /**

@@ -5,7 +5,7 @@
  */
 import type { TargetConfig } from '../../src/config/schema.js';
 import type { UserEvent } from '../../src/events.js';
-import type { DeliveryJobData, DeliveryTask } from '../../src/jobs/delivery-job.js';
+import { parseDeliveryJob, type DeliveryJobData, type DeliveryTask } from '../../src/jobs/delivery-job.js';
 import type { LedgerEntry } from '../../src/jobs/scripts.js';
 
 export const FIXTURE_EVENT_ID = '0190f5b8-3f1e-7c2a-9b4d-1234567890ab';
@@ -43,6 +43,15 @@ export function jobData(overrides: Partial<DeliveryJobData> = {}): DeliveryJobDa
     source: 'my-service',
     ...overrides,
   };
+}
+
+/**
+ * Reads job data (format 1) as a worker reads a job that holds it: under the id and name a
+ * publish gives it (`<eventId>.<service>`, the event type), taken from the data itself.
+ */
+export function parseJobData(data: unknown, service: string) {
+  const d = (typeof data === 'object' && data !== null ? data : {}) as Record<string, unknown>;
+  return parseDeliveryJob({ id: `${String(d.eventId)}.${service}`, name: String(d.type), data }, service);
 }
 
 /** The task an executor sees for {@link jobData}: first attempt, not coalesced. */

@@ -1,8 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { EVENT_TYPES } from '../../src/events.js';
-import { parseDeliveryJobData, type DeliveryJobData } from '../../src/jobs/delivery-job.js';
+import { parseDeliveryJob, storedDeliveryData, type DeliveryJobData } from '../../src/jobs/delivery-job.js';
 import { buildTask } from '../../src/workers/decide.js';
-import { FIXTURE_EVENT_ID, jobData, ledgerEntry } from '../helpers/fixtures.js';
+import { FIXTURE_EVENT_ID, jobData, ledgerEntry, parseJobData } from '../helpers/fixtures.js';
 
 const EVENT_ID = FIXTURE_EVENT_ID;
 const TASK_ID = `${EVENT_ID}.orders`;
@@ -17,7 +17,7 @@ function withField(field: string, value: unknown): Record<string, unknown> {
 }
 
 function reasonFor(data: unknown, service = 'orders'): string {
-  const result = parseDeliveryJobData(data, service);
+  const result = parseJobData(data, service);
   if (result.ok) throw new Error('expected the job data to be refused');
   return result.reason;
 }
@@ -25,37 +25,37 @@ function reasonFor(data: unknown, service = 'orders'): string {
 describe('parseDeliveryJobData: good data', () => {
   it('passes good data through unchanged', () => {
     const data = jobData();
-    expect(parseDeliveryJobData(data, 'orders')).toEqual({ ok: true, data });
+    expect(parseJobData(data, 'orders')).toEqual({ ok: true, data });
   });
 
   it('passes data without changes', () => {
     const { changes: _changes, ...data } = jobData();
-    const result = parseDeliveryJobData(data, 'orders');
+    const result = parseJobData(data, 'orders');
     expect(result).toEqual({ ok: true, data });
     expect(result.ok && 'changes' in result.data).toBe(false);
   });
 
   it('passes repair deliveries', () => {
-    const result = parseDeliveryJobData(jobData({ repair: true }), 'orders');
+    const result = parseJobData(jobData({ repair: true }), 'orders');
     expect(result.ok && result.data.repair).toBe(true);
   });
 
   it.each(EVENT_TYPES)('passes the type %s', (type) => {
-    expect(parseDeliveryJobData(jobData({ type }), 'orders').ok).toBe(true);
+    expect(parseJobData(jobData({ type }), 'orders').ok).toBe(true);
   });
 
   it('passes string user ids', () => {
-    expect(parseDeliveryJobData(jobData({ userId: 'u-1', user: { id: 'u-1' } }), 'orders').ok).toBe(true);
+    expect(parseJobData(jobData({ userId: 'u-1', user: { id: 'u-1' } }), 'orders').ok).toBe(true);
   });
 
   it('treats a numeric and a string form of the same id as equal', () => {
-    expect(parseDeliveryJobData(jobData({ userId: '1', user: { id: 1 } }), 'orders').ok).toBe(true);
-    expect(parseDeliveryJobData(jobData({ userId: 1, user: { id: '1' } }), 'orders').ok).toBe(true);
+    expect(parseJobData(jobData({ userId: '1', user: { id: 1 } }), 'orders').ok).toBe(true);
+    expect(parseJobData(jobData({ userId: 1, user: { id: '1' } }), 'orders').ok).toBe(true);
   });
 
   it('keeps extra user fields', () => {
     const user = { id: 1, department: 'sales', nested: { a: [1, 2] } };
-    const result = parseDeliveryJobData(jobData({ user }), 'orders');
+    const result = parseJobData(jobData({ user }), 'orders');
     expect(result.ok && result.data.user).toEqual(user);
   });
 
@@ -67,7 +67,7 @@ describe('parseDeliveryJobData: good data', () => {
       headers: { host: 'evil' },
       secrets: ['whsec_x'],
     };
-    const result = parseDeliveryJobData(data, 'orders');
+    const result = parseJobData(data, 'orders');
     expect(result.ok).toBe(true);
     if (!result.ok) return;
     expect(result.data).toEqual(jobData());
@@ -90,7 +90,7 @@ describe('parseDeliveryJobData: missing fields', () => {
 
 describe('parseDeliveryJobData: wrong values', () => {
   it.each<[string, unknown, string]>([
-    ['v', 2, 'v'],
+    ['v', 3, 'v'],
     ['v', '1', 'v'],
     ['v', 0, 'v'],
     ['eventId', '', 'eventId'],
@@ -364,5 +364,59 @@ describe('buildTask', () => {
     expect(task).not.toBe(data);
     task.attempt = 99;
     expect(buildTask({ data, jobId: TASK_ID, attempt: 1 }).attempt).toBe(1);
+  });
+});
+
+describe('parseDeliveryJob: the compact format user-sync writes (2)', () => {
+  const compact = storedDeliveryData(jobData());
+  const job = (overrides: { id?: string; name?: string; data?: unknown } = {}) => ({
+    id: TASK_ID,
+    name: 'user.updated',
+    data: compact,
+    ...overrides,
+  });
+
+  it('leaves the event id, target and type to the job, and reads back the same delivery', () => {
+    expect(compact).not.toHaveProperty('eventId');
+    expect(compact).not.toHaveProperty('service');
+    expect(compact).not.toHaveProperty('type');
+    expect(JSON.stringify(compact).length).toBeLessThan(JSON.stringify(jobData()).length - 60);
+    expect(parseDeliveryJob(job(), 'orders')).toEqual({ ok: true, data: { ...jobData(), v: 2 } });
+  });
+
+  it.each([
+    ['an id of another target', { id: `${EVENT_ID}.billing` }, /id ".*\.billing" is not "<eventId>\.orders"/],
+    ['an id without a target', { id: EVENT_ID }, /is not "<eventId>\.orders"/],
+    ['an id whose event part is not an id', { id: 'a b*c.orders' }, /eventId/],
+    ['an empty event id', { id: '.orders' }, /eventId/],
+    ['a name that is not an event type', { name: 'user.hacked' }, /type/],
+    ['a name stuffed with data', { name: '<script>alert(1)</script>' }, /type/],
+    [
+      'data that names a target anyway',
+      { data: { ...compact, service: 'billing' } },
+      /service: format 2 takes it from the job/,
+    ],
+    [
+      'data with its own event id',
+      { data: { ...compact, eventId: 'other' } },
+      /eventId: format 2 takes it from the job/,
+    ],
+    [
+      'data with its own type',
+      { data: { ...compact, type: 'user.deleted' } },
+      /type: format 2 takes it from the job/,
+    ],
+  ])('refuses %s', (_what, overrides, reason) => {
+    const result = parseDeliveryJob(job(overrides), 'orders');
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.reason).toMatch(reason);
+  });
+
+  it('refuses format 1 data under an id that is not its own', () => {
+    const result = parseDeliveryJob({ id: `other.orders`, name: 'user.updated', data: jobData() }, 'orders');
+    expect(result).toEqual({
+      ok: false,
+      reason: expect.stringMatching(/id "other\.orders" is not/) as unknown as string,
+    });
   });
 });

@@ -1,9 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { ValidationError } from '../../src/errors.js';
-import { parseDeliveryJobData } from '../../src/jobs/delivery-job.js';
 import { MAX_JSON_DEPTH, jsonTreeProblem, stringProblem } from '../../src/jobs/event-fields.js';
 import { DEFAULT_STATUSES, validateEvent } from '../../src/producers/validation.js';
-import { jobData } from '../helpers/fixtures.js';
+import { jobData, parseJobData } from '../helpers/fixtures.js';
 
 const NOW = Date.parse('2026-01-01T00:00:00Z');
 const options = {
@@ -85,7 +84,7 @@ describe('publish and worker apply the same rules', () => {
     const error = publishError({ type: 'user.created', user });
     expect(error).toBeInstanceOf(ValidationError);
     expect(error.field).toBe(field);
-    const parsed = parseDeliveryJobData({ ...jobData(), user }, 'orders');
+    const parsed = parseJobData({ ...jobData(), user }, 'orders');
     expect(parsed.ok).toBe(false);
     expect(!parsed.ok && parsed.reason).toContain(`${field}: `);
   });
@@ -94,12 +93,12 @@ describe('publish and worker apply the same rules', () => {
     expect(publishError({ type: 'user.updated', user: { id: 1 }, changes: { a: '\u202e' } }).field).toBe(
       'changes.a',
     );
-    expect(parseDeliveryJobData({ ...jobData(), changes: { a: '\u202e' } }, 'orders').ok).toBe(false);
+    expect(parseJobData({ ...jobData(), changes: { a: '\u202e' } }, 'orders').ok).toBe(false);
   });
 
   it('refuses a version above the largest safe integer in both', () => {
     expect(publishError({ type: 'user.created', user: { id: 1 }, version: 2 ** 53 }).field).toBe('version');
-    expect(parseDeliveryJobData({ ...jobData(), version: 2 ** 53 }, 'orders').ok).toBe(false);
+    expect(parseJobData({ ...jobData(), version: 2 ** 53 }, 'orders').ok).toBe(false);
   });
 });
 

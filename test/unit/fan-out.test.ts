@@ -74,7 +74,7 @@ describe('exhaustively: every event type × every filter × enabled or not', () 
     expect(targetAccepts(t, { type })).toBe(expected);
     const planned = planDeliveries(event({ type }), [t]);
     expect(planned).toHaveLength(expected ? 1 : 0);
-    if (expected) expect(planned[0]?.data.type).toBe(type);
+    if (expected) expect(planned[0]?.type).toBe(type);
   });
 
   it.each(EVENT_TYPES)('a mixed target list for %s keeps the accepting targets in order', (type) => {
@@ -125,18 +125,16 @@ describe('planDeliveries', () => {
 
   it('gives each delivery exactly the documented plan keys', () => {
     for (const p of planDeliveries(event(), [target('a'), target('b')])) {
-      expect(Object.keys(p).sort()).toEqual(['data', 'jobId', 'queueName', 'service']);
+      expect(Object.keys(p).sort()).toEqual(['data', 'jobId', 'queueName', 'service', 'type']);
     }
   });
 
   it('puts exactly the event into the job data', () => {
     const e = event();
     const [planned] = planDeliveries(e, [target('orders')]);
+    expect(planned).toMatchObject({ jobId: `${e.id}.orders`, service: 'orders', type: 'user.updated' });
     expect(planned?.data).toEqual({
-      v: 1,
-      eventId: e.id,
-      service: 'orders',
-      type: 'user.updated',
+      v: 2,
       userId: 1,
       version: 7,
       user: e.user,
@@ -151,11 +149,8 @@ describe('planDeliveries', () => {
     const [planned] = planDeliveries(event(), [t]);
     expect(Object.keys(planned?.data ?? {}).sort()).toEqual([
       'changes',
-      'eventId',
-      'service',
       'source',
       'timestamp',
-      'type',
       'user',
       'userId',
       'v',
@@ -221,9 +216,15 @@ describe('planDeliveries', () => {
 
   it('gives every delivery its own service and the same event data', () => {
     const planned = planDeliveries(event(), [target('a'), target('b')]);
-    expect(planned.map((p) => p.data.service)).toEqual(['a', 'b']);
-    const strip = (d: Record<string, unknown>) => ({ ...d, service: undefined });
-    expect(strip({ ...planned[0]?.data })).toEqual(strip({ ...planned[1]?.data }));
+    expect(planned.map((p) => [p.service, p.jobId])).toEqual([
+      ['a', `${event().id}.a`],
+      ['b', `${event().id}.b`],
+    ]);
+    // Stored compact: the event id, target and type are the job's id, queue and name.
+    expect(planned[0]?.data).toEqual(planned[1]?.data);
+    expect(planned[0]?.data).not.toHaveProperty('eventId');
+    expect(planned[0]?.data).not.toHaveProperty('service');
+    expect(planned[0]?.data).toMatchObject({ v: 2 });
   });
 
   it('is deterministic', () => {

@@ -1,5 +1,4 @@
 import { describe, expect, it } from '@jest/globals';
-import { parseDeliveryJobData } from '../../src/jobs/delivery-job.js';
 import {
   classify,
   emptyFigures,
@@ -7,7 +6,7 @@ import {
   repairType,
   SWEEP_CLASSES,
 } from '../../src/sweep/classify.js';
-import { jobData } from '../helpers/fixtures.js';
+import { jobData, parseJobData } from '../helpers/fixtures.js';
 
 describe('classify', () => {
   const live = { version: 5, deleted: false, type: 'user.updated' };
@@ -47,7 +46,7 @@ describe('repairEventId', () => {
     const userId = 'a'.repeat(length);
     const eventId = repairEventId(userId, 9_007_199_254_740_991);
     expect(eventId.length).toBeLessThanOrEqual(128);
-    expect(parseDeliveryJobData(jobData({ eventId, userId, user: { id: userId } }), 'orders')).toMatchObject({
+    expect(parseJobData(jobData({ eventId, userId, user: { id: userId } }), 'orders')).toMatchObject({
       ok: true,
     });
     // Deterministic: the same drift found twice is one job; different users never collide.
