@@ -114,6 +114,11 @@ export function partitionKeys(prefix: string, partition = 0, partitions = 1) {
     targetStats: (target: string) => `${prefix}:stats:${target}`,
     /** hash per target: delivery latency histogram (bucket fields `le_<ms>`, `le_inf`, `count`, `sum_ms`) */
     latency: (target: string) => `${prefix}:latency:${target}`,
+    /**
+     * hash per (target, hour since the epoch): minute of that hour (0-59) -> deliveries counted
+     * `delivered` in it (see `jobs/rate.ts`); expires 2 h after its last write
+     */
+    deliveryRate: (target: string, hour: number) => `${prefix}:rate:${target}:${hour}`,
     /** where the consistency sweep's walk of this slice of the ledger stands (a user id, '' = start) */
     sweepCursor: `${prefix}:sweep:cursor`,
   };
@@ -143,6 +148,8 @@ export function deploymentKeys(prefix: string) {
     workers: `${prefix}:workers`,
     /** hash of the deployment's shape: `partitions` (changing it needs a migration) */
     meta: `${prefix}:meta`,
+    /** hash per target: its circuit breaker (`state`, `since`, `reason`, `retryAt`); absent = closed */
+    breaker: (target: string) => `${prefix}:breaker:${target}`,
   };
 }
 export type DeploymentKeys = ReturnType<typeof deploymentKeys>;
