@@ -43,7 +43,7 @@ export async function runDashboard(options: DashboardCommandOptions): Promise<vo
   try {
     const dashboard = await startDashboard({ deployment, auth, host, port, logger });
     console.log(
-      `Dashboard: ${dashboard.url}/admin/queues  (API: ${dashboard.url}/api/stats, metrics: ${dashboard.url}/metrics)`,
+      `Dashboard: ${dashboard.url}/  (Bull Board: ${dashboard.url}/admin/queues, API: ${dashboard.url}/api/overview, metrics: ${dashboard.url}/metrics)`,
     );
     if (auth === 'insecure-local')
       console.log('No authentication (--insecure-local): reachable from this machine only.');

@@ -184,7 +184,9 @@ export async function runDemo(options: DemoCommandOptions): Promise<void> {
         : Promise.reject(toError(error)),
     );
     dashboard = board;
-    console.log(`Dashboard: ${board.url}/admin/queues  (user ${login.username}, password ${login.password})`);
+    console.log(
+      `Dashboard: ${board.url}/  (Bull Board: ${board.url}/admin/queues; user ${login.username}, password ${login.password})`,
+    );
     const publisher = service.createPublisher('demo-app');
     const users = new DemoUsers(options.users);
     // The other commands find the demo's queues through its prefix (and its Redis, if embedded).

@@ -6,6 +6,7 @@ import type { Logger } from '../logger.js';
 import type { SweepRun } from '../sweep/classify.js';
 import { HttpError, parseInput } from './http.js';
 import { requireRole, roleOf } from './roles.js';
+import { readOverview } from './overview.js';
 import { readTargets } from './targets.js';
 
 /** Largest JSON body the API accepts. */
@@ -47,7 +48,7 @@ const name = (what: string) => z.string({ error: `must be ${what}` }).min(1, `mu
  * Query of the endpoints that take no parameter: an unknown one is a 400 naming it, as
  * everywhere else, rather than silently ignored.
  */
-const noParameters = z.strictObject({});
+export const noParameters = z.strictObject({});
 
 /** Query of GET /api/dead-letters. */
 const listQuery = z.strictObject({
@@ -98,6 +99,7 @@ export interface SweepStatus {
  *
  * - `GET /stats`, `GET /queue-status`: the deployment's `getStats()` and `getQueueStatus()`;
  * - `GET /targets`: every target summarized, with its queue's figures (see `readTargets`);
+ * - `GET /overview`: one row per target, what the overview page shows (see `readOverview`);
  * - `GET /dead-letters`: dead letters, listed;
  * - `GET /sweep`: the consistency sweep's settings and last runs;
  * - operators only (403 for viewers): `POST /dead-letters/replay`, `POST /dead-letters/purge`,
@@ -128,6 +130,12 @@ export function apiRouter(deployment: Deployment, now: () => number, logger: Log
   router.get('/targets', async (req, res) => {
     parseInput(noParameters, req.query);
     res.json({ targets: await readTargets(deployment, now()) });
+  });
+
+  /** `GET /overview`: one row per target for the overview page (see `readOverview`). */
+  router.get('/overview', async (req, res) => {
+    parseInput(noParameters, req.query);
+    res.json(await readOverview(deployment, now()));
   });
 
   /**

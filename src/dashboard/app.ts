@@ -7,6 +7,7 @@ import { BOARD_PATH, boardRoutes } from './bull-board.js';
 import { healthRoutes } from './health.js';
 import { errorHandler, notFound } from './http.js';
 import { metricsRoute } from './metrics.js';
+import { overviewRoutes } from './overview-routes.js';
 import { viewersOnlyRead } from './roles.js';
 import { requireLoopbackHostHeader, sameOriginActions, securityHeaders } from './security.js';
 import { LoginThrottle, type LoginThrottleOptions } from './throttle.js';
@@ -34,9 +35,14 @@ export interface DashboardAppOptions {
  * - `GET /healthz`, `GET /readyz`: open to all;
  * - everything else needs credentials (HTTP Basic or `Authorization: Bearer`), else 401, with
  *   failed logins throttled per address (429 while locked out); a viewer's actions are 403;
+ * - `GET /`: the overview page, one row per target (state, backlog, deliveries per minute,
+ *   success rate, latency, sweep share, dead letters), links into Bull Board, a user search;
+ *   operators also get pause and resume buttons (see `overviewRoutes`); its script and style
+ *   sheet are `/overview/overview.js` and `.css`, under a CSP allowing nothing inline;
  * - `/admin/queues`: Bull Board (every enabled target's queue, dead-letter, maintenance), read-only
  *   for viewers; operators may retry failed jobs and pause or resume target queues, nothing else;
- * - `/api/…`: the JSON API (see `apiRouter`), errors as `{ "error": "…" }`;
+ * - `/api/…`: the JSON API (see `apiRouter`; `GET /api/overview` is the page's data), errors as
+ *   `{ "error": "…" }`;
  * - `GET /metrics`: Prometheus text format, read from Redis at each scrape.
  *
  * Throws a ConfigError when `auth` holds no usable credentials.
@@ -62,7 +68,7 @@ export function createDashboardApp(options: DashboardAppOptions): Express {
     metricsRoute(deployment, now, () => ({ failures: throttle.failures, lockouts: throttle.lockouts })),
   );
   app.use(BOARD_PATH, ...boardRoutes(deployment));
-  app.get('/', (_req, res) => res.redirect(BOARD_PATH));
+  app.use(overviewRoutes(deployment, now));
 
   app.use(notFound);
   app.use(errorHandler(logger));

@@ -6,6 +6,7 @@ import type { TargetStats } from '../jobs/stats.js';
 import type { Deployment } from '../deployment.js';
 import { redactUrl } from '../redact.js';
 import type { Redis } from '../redis.js';
+import { CLOSED, readBreakers, type BreakerView } from './breaker-view.js';
 
 /** A target's configuration as the dashboard shows it: no secret, no header value, no password. */
 export interface TargetSummary {
@@ -52,12 +53,16 @@ export interface TargetReport extends TargetSummary {
   backlog: number;
   /** Jobs of its delivery queues per state, summed over partitions. */
   counts: Record<QueueState, number>;
+  /** Age of the delivery waiting longest in any of its queues, ms (0 when none waits). */
+  oldestWaitingAgeMs: number;
   /** With more than one partition: the same figures per partition. */
   partitions?: PartitionReport[];
   /** Its counters since the deployment began (`getStats().by_target`). */
   stats: TargetStats;
   successRate: SuccessRate;
   lastError: LastError | null;
+  /** Its circuit breaker (see `readBreakers`). */
+  breaker: BreakerView;
 }
 
 /** The part of a target's configuration that is safe to show. Pure. */
@@ -270,7 +275,7 @@ const NO_STATS: TargetStats = { delivered: 0, superseded: 0, retried: 0, dead: 0
 
 /** Every configured target (enabled or not), summarized, with its queues' figures. */
 export async function readTargets(deployment: Deployment, now: number): Promise<TargetReport[]> {
-  const stats = await deployment.getStats();
+  const [stats, breakers] = await Promise.all([deployment.getStats(), readBreakers(deployment)]);
   const partitioned = deployment.keyspace.partitions > 1;
   return Promise.all(
     deployment.config.targets.map(async (target): Promise<TargetReport> => {
@@ -295,10 +300,12 @@ export async function readTargets(deployment: Deployment, now: number): Promise<
         paused: perPartition.every((p) => p.paused),
         backlog: await deployment.queues.backlog(target.service),
         counts: sumCounts(perPartition.map((p) => p.counts)),
+        oldestWaitingAgeMs: Math.max(0, ...perPartition.map((p) => p.oldestWaitingAgeMs)),
         ...(partitioned ? { partitions: perPartition } : {}),
         stats: stats.by_target[target.service] ?? NO_STATS,
         successRate,
         lastError,
+        breaker: breakers.get(target.service) ?? CLOSED,
       };
     }),
   );

@@ -127,22 +127,28 @@ export interface BreakerRecord {
   retryAt: number | undefined;
 }
 
-const number = (value: unknown): number | undefined => {
-  const n = Number(value);
-  return value !== '' && value !== null && value !== undefined && Number.isFinite(n) ? n : undefined;
-};
+/** Longest reason kept: a record written by anything that can reach Redis is not trusted. */
+export const MAX_REASON_LENGTH = 500;
 
-const stateOf = (value: unknown): BreakerState =>
-  value === 'open' || value === 'half-open' ? value : 'closed';
+/** A time field: a positive whole number of ms, else undefined. */
+function timeOf(value: unknown): number | undefined {
+  if (typeof value !== 'string' || !/^\d{1,16}$/.test(value)) return undefined;
+  const ms = Number(value);
+  return Number.isSafeInteger(ms) && ms > 0 ? ms : undefined;
+}
 
-/** A record from its fields (HMGET state, since, reason, retryAt); anything unknown is closed. */
+/**
+ * A record from its fields (HMGET state, since, reason, retryAt), read strictly: a state that is
+ * not one of BREAKER_STATES is closed, a malformed time undefined, a reason cut to
+ * MAX_REASON_LENGTH. Pure.
+ */
 export function breakerRecord(fields: ReadonlyArray<unknown>): BreakerRecord {
   const [state, since, reason, retryAt] = fields;
   return {
-    state: stateOf(state),
-    since: number(since),
-    reason: typeof reason === 'string' && reason !== '' ? reason.slice(0, 300) : undefined,
-    retryAt: number(retryAt),
+    state: (BREAKER_STATES as readonly unknown[]).includes(state) ? (state as BreakerState) : 'closed',
+    since: timeOf(since),
+    reason: typeof reason === 'string' && reason !== '' ? reason.slice(0, MAX_REASON_LENGTH) : undefined,
+    retryAt: timeOf(retryAt),
   };
 }
 

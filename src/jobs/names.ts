@@ -114,6 +114,11 @@ export function partitionKeys(prefix: string, partition = 0, partitions = 1) {
     targetStats: (target: string) => `${prefix}:stats:${target}`,
     /** hash per target: delivery latency histogram (bucket fields `le_<ms>`, `le_inf`, `count`, `sum_ms`) */
     latency: (target: string) => `${prefix}:latency:${target}`,
+    /**
+     * hash per (target, hour since the epoch): minute of that hour (0-59) -> deliveries counted
+     * `delivered` in it (see `jobs/rate.ts`); expires 2 h after its last write
+     */
+    deliveryRate: (target: string, hour: number) => `${prefix}:rate:${target}:${hour}`,
     /** where the consistency sweep's walk of this slice of the ledger stands (a user id, '' = start) */
     sweepCursor: `${prefix}:sweep:cursor`,
   };

@@ -3,6 +3,7 @@ import type { Keys } from './names.js';
 import { LOCK_SCRIPTS } from './locks.js';
 import { LEDGER_LUA } from './ledger.js';
 import { PUBLISH_SCRIPTS } from './publish-script.js';
+import { RATE_TTL_SECONDS, rateSlot } from './rate.js';
 import { GLOBAL_COUNTER, latencyBucket, type TargetCounter } from './stats.js';
 
 /**
@@ -62,10 +63,12 @@ end
 /**
  * Delivery, end: raise the watermark (never lower it), count the outcome once per job,
  * release the lock if this run still holds it.
- * A counted delivery also goes into the target's latency histogram (publish to delivered).
- * KEYS: lock, watermark, stats, target stats, job, latency. ARGV: token, userId, version
- * ('' = leave the watermark), target counter, global counter ('' = none), latency bucket
- * field ('' = none), latency ms. Returns 1 if it counted.
+ * A counted delivery also goes into the target's latency histogram (publish to delivered) and
+ * its minute's delivery count (see rate.ts: HINCRBY and EXPIRE of the hour's hash).
+ * KEYS: lock, watermark, stats, target stats, job, latency, delivery rate hash. ARGV: token,
+ * userId, version ('' = leave the watermark), target counter, global counter ('' = none),
+ * latency bucket field ('' = none: not a delivery), latency ms, minute field, rate ttl s.
+ * Returns 1 if it counted.
  */
 const DELIVERY_FINISH = new LuaScript(
   `${COUNT_ONCE}
@@ -80,13 +83,15 @@ if counted == 1 and ARGV[6] ~= '' then
   redis.call('HINCRBY', KEYS[6], ARGV[6], 1)
   redis.call('HINCRBY', KEYS[6], 'count', 1)
   redis.call('HINCRBY', KEYS[6], 'sum_ms', ARGV[7])
+  redis.call('HINCRBY', KEYS[7], ARGV[8], 1)
+  redis.call('EXPIRE', KEYS[7], ARGV[9])
 end
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
 end
 return counted
 `,
-  6,
+  7,
 );
 
 /**
@@ -208,11 +213,14 @@ export interface FinishDeliveryArgs {
   counter: TargetCounter;
   /** Publish to now; goes into the latency histogram when the outcome is `delivered`. */
   latencyMs: number;
+  /** When it finished (ms): the minute a `delivered` outcome is counted in (rate.ts). */
+  finishedAt: number;
 }
 
 /** Delivery, end: raises the watermark, counts the outcome once per job, releases the lock. True if counted. */
 export async function finishDelivery(redis: Redis, keys: Keys, args: FinishDeliveryArgs): Promise<boolean> {
   const latencyMs = Math.max(0, Math.round(args.latencyMs));
+  const slot = rateSlot(args.finishedAt);
   const counted = await DELIVERY_FINISH.run(
     redis,
     [
@@ -222,6 +230,7 @@ export async function finishDelivery(redis: Redis, keys: Keys, args: FinishDeliv
       keys.targetStats(args.target),
       args.jobKey,
       keys.latency(args.target),
+      keys.deliveryRate(args.target, slot.hour),
     ],
     [
       args.token,
@@ -231,6 +240,8 @@ export async function finishDelivery(redis: Redis, keys: Keys, args: FinishDeliv
       GLOBAL_COUNTER[args.counter],
       args.counter === 'delivered' ? latencyBucket(latencyMs) : '',
       latencyMs,
+      slot.minute,
+      RATE_TTL_SECONDS,
     ],
   );
   return counted === 1;

@@ -152,3 +152,27 @@ export async function readLatency(
   });
   return out;
 }
+
+/**
+ * The `q` quantile (0 to 1) of a latency histogram in ms, as Prometheus' `histogram_quantile`
+ * estimates it: the bucket holding the rank `q × count`, interpolated linearly between its
+ * bounds (the first bucket starts at 0). A rank in the `+Inf` bucket gives the highest finite
+ * bound, a floor rather than an estimate. Null when nothing was counted. Accurate to a bucket's
+ * width only: `LATENCY_BUCKETS_MS` are the bounds. Pure.
+ */
+export function latencyQuantile(histogram: LatencyHistogram, q: number): number | null {
+  const count = histogram.count;
+  if (!(count > 0) || !(q >= 0 && q <= 1)) return null;
+  const rank = q * count;
+  let lower = 0;
+  let below = 0;
+  for (const [bound, cumulative] of histogram.buckets) {
+    if (cumulative >= rank && cumulative > below) {
+      if (bound === Infinity) return lower;
+      return lower + ((bound - lower) * (rank - below)) / (cumulative - below);
+    }
+    if (bound !== Infinity) lower = bound;
+    below = Math.max(below, cumulative);
+  }
+  return lower;
+}

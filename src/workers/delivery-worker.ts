@@ -322,6 +322,7 @@ export class DeliveryWorker {
     outcome: { counter: TargetCounter; version: number | undefined },
   ): Promise<void> {
     const { redis, keys } = this.options;
+    const now = this.now();
     await finishDelivery(redis, keys, {
       target: this.target.service,
       userId: String(run.data.userId),
@@ -329,7 +330,8 @@ export class DeliveryWorker {
       jobKey: keys.job(run.job.queueName, run.jobId),
       version: outcome.version,
       counter: outcome.counter,
-      latencyMs: this.now() - run.job.timestamp,
+      latencyMs: now - run.job.timestamp,
+      finishedAt: now,
     });
     lock.releasedByScript();
   }

@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { askToProbe, reportAttempts } from '../../src/jobs/breaker-scripts.js';
+import { MAX_REASON_LENGTH, askToProbe, reportAttempts } from '../../src/jobs/breaker-scripts.js';
 import { readBreakers } from '../../src/breaker/breakers.js';
 import { parseConfig } from '../../src/config/parse.js';
 import { readMetricsSnapshot, renderMetrics } from '../../src/dashboard/metrics.js';
@@ -230,7 +230,7 @@ describe('circuit breaker', () => {
       )
     ).get('w')!;
     expect(weird).toMatchObject({ state: 'closed', since: undefined, retryAt: undefined });
-    expect(weird.reason?.length).toBeLessThanOrEqual(300);
+    expect(weird.reason?.length).toBe(MAX_REASON_LENGTH);
     await h.redis.hset(`${h.prefix}:breaker:ring`, { r0: 'garbage', r1: '1:2', consecutive: 'abc' });
     await expect(
       reportAttempts(

@@ -55,6 +55,8 @@ describe('names', () => {
         expect(k.stats).toBe(`${prefix}:stats`);
         expect(k.targetStats('orders')).toBe(`${prefix}:stats:orders`);
         expect(k.latency('orders')).toBe(`${prefix}:latency:orders`);
+        expect(k.deliveryRate('orders', 486_000)).toBe(`${prefix}:rate:orders:486000`);
+        expect(d.breaker('orders')).toBe(`${prefix}:breaker:orders`);
         expect(k.sweepCursor).toBe(`${prefix}:sweep:cursor`);
         expect(k.deliveryQueue('orders')).toBe('deliver.orders');
         expect(d.workers).toBe(`${prefix}:workers`);
@@ -73,7 +75,7 @@ describe('names', () => {
               typeof value === 'string' ? value : (value as (a: string, b: string) => string)('a', 'b'),
             );
         const all = [...names(k), ...names(d)];
-        expect(all).toHaveLength(23);
+        expect(all).toHaveLength(24);
         for (const key of all) expect(key.startsWith(`${prefix}:`)).toBe(true);
       });
 
