@@ -8,13 +8,14 @@
  */
 import { defaultConfigPath } from '../config/load.js';
 import { configFromRegistry } from '../config/registry-document.js';
-import type { SyncConfig } from '../config/schema.js';
+import { configSchema, type SyncConfig } from '../config/schema.js';
 import { ConfigError, ForeignValueError } from '../errors.js';
 import { Keyspace, deploymentKeys } from '../jobs/names.js';
 import { deliveryJobOptions, storedJobOptions } from '../jobs/queues.js';
 import { readRegistry, registryVersion, trustRegistry } from '../jobs/registry.js';
 import type { Logger } from '../logger.js';
 import type { Redis } from '../redis.js';
+import type { PublisherOptions } from './publisher.js';
 import type { ValidationOptions } from './validation.js';
 
 /** What one publish runs with: the config in effect, and what is derived from it once. */
@@ -145,5 +146,31 @@ export class PublishSettingsSource {
       jobOptions: storedJobOptions(deliveryJobOptions(config)),
       rev,
     };
+  }
+}
+
+/** The names PublisherOptions has (the compiler keeps this list whole): anything else is a mistake. */
+const OPTION_NAMES = {
+  config: true,
+  logger: true,
+  statuses: true,
+  now: true,
+  keyspace: true,
+} satisfies Record<keyof PublisherOptions, true>;
+
+/**
+ * Refuses options the publisher does not know, naming them: above all a config passed as the
+ * options object itself (`new UserEventPublisher(redis, 'svc', config)`), which would otherwise
+ * be ignored while the publisher went on with `loadConfig()`'s.
+ */
+export function checkOptionNames(options: object): void {
+  for (const name of Object.keys(options)) {
+    if (Object.hasOwn(OPTION_NAMES, name)) continue;
+    if (Object.hasOwn(configSchema.shape, name))
+      throw new ConfigError(
+        name,
+        'is a config field, given as a publisher option: pass the config as { config: { ... } }',
+      );
+    throw new ConfigError(name, `is not a publisher option (${Object.keys(OPTION_NAMES).join(', ')})`);
   }
 }

@@ -1,14 +1,7 @@
 import { loadConfig } from '../config/load.js';
 import { parseConfig } from '../config/parse.js';
-import { configSchema, type SyncConfig, type SyncConfigInput } from '../config/schema.js';
-import {
-  ConfigError,
-  ForeignValueError,
-  QueueFullError,
-  ReplicationError,
-  ValidationError,
-  toError,
-} from '../errors.js';
+import type { SyncConfig, SyncConfigInput } from '../config/schema.js';
+import { ForeignValueError, QueueFullError, ReplicationError, ValidationError, toError } from '../errors.js';
 import { EventType, type UserEvent, type UserEventInput, type UserSnapshot } from '../events.js';
 import { checkPartitions } from '../jobs/meta.js';
 import type { Keyspace } from '../jobs/names.js';
@@ -17,7 +10,7 @@ import { createLogger, type Logger } from '../logger.js';
 import { waitForReplicas, type Redis } from '../redis.js';
 import { newEventId } from './event-id.js';
 import { planDeliveries } from './fan-out.js';
-import { PublishSettingsSource, type PublishSettings } from './publish-settings.js';
+import { PublishSettingsSource, checkOptionNames, type PublishSettings } from './publish-settings.js';
 import { DEFAULT_STATUSES, validateEvent } from './validation.js';
 
 /**
@@ -347,26 +340,6 @@ export class UserEventPublisher {
   /** Nothing to close: a publisher opens no connection of its own (it is kept for the Go API's shape). */
   async close(): Promise<void> {
     return Promise.resolve();
-  }
-}
-
-/** The names PublisherOptions has: anything else is a mistake worth saying. */
-const OPTION_NAMES = new Set(['config', 'logger', 'statuses', 'now', 'keyspace']);
-
-/**
- * Refuses options the publisher does not know, naming them: above all a config passed as the
- * options object itself (`new UserEventPublisher(redis, 'svc', config)`), which would otherwise
- * be ignored while the publisher went on with `loadConfig()`'s.
- */
-function checkOptionNames(options: object): void {
-  for (const name of Object.keys(options)) {
-    if (OPTION_NAMES.has(name)) continue;
-    if (name in configSchema.shape)
-      throw new ConfigError(
-        name,
-        'is a config field, given as a publisher option: pass the config as { config: { ... } }',
-      );
-    throw new ConfigError(name, `is not a publisher option (${[...OPTION_NAMES].join(', ')})`);
   }
 }
 
