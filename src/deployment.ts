@@ -15,6 +15,7 @@ import type { DeadLetterFilter, DeadLetterRecord, ListOptions, Progress } from '
 import { DeadLetters } from './jobs/dead-letter-store.js';
 import { Keyspace } from './jobs/names.js';
 import { QueueSet } from './jobs/queues.js';
+import { writeRegistry, type RegistryWriteResult, type RegistryWriter } from './jobs/registry.js';
 import { readStats, type SyncStats } from './jobs/stats.js';
 import { createLogger, type Logger } from './logger.js';
 import { UserEventPublisher, type PublisherOptions } from './producers/publisher.js';
@@ -100,6 +101,21 @@ export class Deployment {
       ...options,
       config: this.config,
       keyspace: this.keyspace,
+    });
+  }
+
+  /**
+   * Writes this config's targets and publish settings to the deployment's target registry, for
+   * producers that have only a Redis connection (see src/jobs/registry.ts). Only when the content
+   * changed (its revision moves then). Last writer wins: a registry written from another config
+   * is replaced, with a warning naming the differences. Throws a ConfigError for a config
+   * without targets (it writes nothing), a ForeignValueError when the key holds something else.
+   */
+  writeRegistry(writer: RegistryWriter): Promise<RegistryWriteResult> {
+    return writeRegistry(this.redis, this.keyspace.deployment.registry, this.config, {
+      writer,
+      logger: this.logger,
+      ...(this.options.now ? { now: this.options.now } : {}),
     });
   }
 

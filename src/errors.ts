@@ -138,8 +138,9 @@ export class ReplicationError extends UserSyncError {
  */
 export class ForeignValueError extends UserSyncError {
   readonly key: string;
-  constructor(key: string, what: string) {
-    super('USER_SYNC_ERR_REDIS', `${key} holds ${what}, not what user-sync writes there: ${FOREIGN_ADVICE}`);
+  /** @param advice - what to do about it (default: the ledger's: look, then delete or restore). */
+  constructor(key: string, what: string, advice = FOREIGN_ADVICE) {
+    super('USER_SYNC_ERR_REDIS', `${key} holds ${what}, not what user-sync writes there: ${advice}`);
     this.key = key;
   }
 }

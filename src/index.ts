@@ -39,6 +39,12 @@ export {
 export { UserSyncIntegration } from './producers/integration.js';
 export { UserEventSubscriber, type EventHandler, type HandledEvent } from './executors/handler.js';
 export { registerExecutor, unregisterExecutor } from './executors/registry.js';
+export {
+  loadRegistry,
+  type RegistryEntry,
+  type RegistryWriteResult,
+  type RegistryWriter,
+} from './jobs/registry.js';
 export type { Executor, ExecutionContext, DeliveryResult, TargetVersions } from './executors/executor.js';
 export type { DeliveryTask, DeliveryJobData } from './jobs/delivery-job.js';
 export type {

@@ -119,6 +119,8 @@ export class UserSyncService {
     if (this.stopping) await this.stopping;
     const { config, logger, executors } = this.deployment;
     if (!config.enabled) {
+      // Producers reading the registry learn that publishing is off, too.
+      await this.writeRegistry();
       logger.warn('user-sync is disabled (enabled: false): no workers started');
       return;
     }
@@ -127,6 +129,7 @@ export class UserSyncService {
     let run: Running | undefined;
     try {
       await checkPartitions(this.deployment.redis, this.deployment.keyspace);
+      await this.writeRegistry();
       const chosen = targets.map((target) => executors.forTarget(target));
       run = this.openWorkers(targets.map((target, i) => ({ target, executor: chosen[i] as Executor })));
       await this.startWorkers(
@@ -206,6 +209,15 @@ export class UserSyncService {
   /** The figures of the last sweeps, newest first. */
   getSweepRuns(limit = 20): Promise<SweepRun[]> {
     return this.deployment.getSweepRuns(limit);
+  }
+
+  /**
+   * Writes the targets to the registry producers read (see Deployment.writeRegistry); a
+   * process with no targets leaves the registry as it is.
+   */
+  private async writeRegistry(): Promise<void> {
+    if (this.deployment.config.targets.length === 0) return;
+    await this.deployment.writeRegistry('worker');
   }
 
   /**

@@ -1,6 +1,7 @@
 /** `user-sync dashboard`: Bull Board, the JSON API, health and metrics, until SIGTERM or Ctrl-C. */
 import { assertBindAllowed, dashboardAuthFromConfig } from '../dashboard/auth.js';
 import { startDashboard } from '../dashboard/server.js';
+import { toError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { Deployment } from '../deployment.js';
 import { connectCliRedis, loadCliConfig, type CommonOptions } from './common.js';
@@ -37,6 +38,14 @@ export async function runDashboard(options: DashboardCommandOptions): Promise<vo
   assertBindAllowed(auth, host);
   const redis = await connectCliRedis(config, { longRunning: true });
   const deployment = new Deployment(config, redis, { logger });
+  // The dashboard's config is the deployment's too: producers may read its targets. A registry
+  // it cannot write (a foreign key) is worth a warning, not a dashboard that will not start.
+  if (config.targets.length > 0)
+    await deployment
+      .writeRegistry('dashboard')
+      .catch((error: unknown) =>
+        logger.warn('target registry not written', { error: toError(error).message }),
+      );
   let stop: (signal: NodeJS.Signals) => void = () => undefined;
   const stopped = new Promise<NodeJS.Signals>((resolve) => (stop = resolve));
   const removeSignals = onShutdownSignal((signal) => stop(signal));

@@ -16,7 +16,8 @@ import {
   type TargetConfig,
 } from './schema.js';
 
-function formatPath(segments: readonly PropertyKey[]): string {
+/** A zod issue's path as the config's errors name fields: `targets[1].url`. */
+export function formatPath(segments: readonly PropertyKey[]): string {
   let out = '';
   for (const segment of segments) {
     if (typeof segment === 'number') out += `[${segment}]`;

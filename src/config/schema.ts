@@ -52,6 +52,7 @@ export const DEFAULTS = {
   sweepMaxUsersPerRun: 100_000,
   sweepMaxRunTime: 120_000,
   sweepKeepRuns: 50,
+  registryRefresh: 2_000,
 } as const;
 
 const SERVICE_RE = /^[A-Za-z0-9_-]{1,64}$/;
@@ -80,7 +81,7 @@ const responseLimit = (max: number) => {
 /** A signing secret: `whsec_<base64>` (Standard Webhooks), or `env:NAME` to read it from the environment. */
 const secret = z.string().min(1, 'must not be empty');
 
-const targetSchema = z.strictObject({
+export const targetSchema = z.strictObject({
   /** Unique id of the target; names its queue and appears in task ids. */
   service: z.string().regex(SERVICE_RE, 'must be 1-64 letters, digits, "_" or "-"'),
   /** `http`, `redis`, `handler` or a registered custom kind; inferred from `url` when left out. */
@@ -293,6 +294,11 @@ export const configSchema = z.strictObject({
   dedupeWindow: positiveDuration.default(DEFAULTS.dedupeWindow),
   /** Per target, deployment-wide: stop sending to a target that keeps failing (see src/breaker/). */
   circuitBreaker: circuitBreakerSchema,
+  /**
+   * A publisher with no targets of its own reads them from the deployment's registry in Redis:
+   * it looks for a change (one round trip) at most this often.
+   */
+  registryRefresh: positiveDuration.default(DEFAULTS.registryRefresh),
   /** The consistency sweep (runs every `checkInterval` while `consistencyCheck` is on). */
   sweep: z
     .strictObject({

@@ -153,6 +153,11 @@ export function deploymentKeys(prefix: string) {
     breaker: (target: string) => `${prefix}:breaker:${target}`,
     /** hash of the deployment's shape: `partitions` (changing it needs a migration) */
     meta: `${prefix}:meta`,
+    /**
+     * the target registry, for producers with only a Redis connection: hash of `doc` (JSON, no
+     * secrets), `rev` (raised on each change), `updated` (ms) and `writer`
+     */
+    registry: `${prefix}:registry`,
   };
 }
 export type DeploymentKeys = ReturnType<typeof deploymentKeys>;

@@ -1,5 +1,6 @@
 import type { UserSnapshot } from '../events.js';
-import type { PublishResult, UserEventPublisher } from './publisher.js';
+import type { Redis } from '../redis.js';
+import { UserEventPublisher, type PublishResult, type PublisherOptions } from './publisher.js';
 
 /** Go passes empty strings for unknown fields; they are left out of the snapshot. */
 function snapshot(userId: number | string, fields: Record<string, string | undefined>): UserSnapshot {
@@ -13,12 +14,23 @@ function snapshot(userId: number | string, fields: Record<string, string | undef
  * The Go package's integration hooks, with its argument lists, for services moving over.
  *
  * ```ts
- * const sync = new UserSyncIntegration(publisher);
+ * const sync = new UserSyncIntegration(redis, 'accounts'); // targets from the config, else the registry
  * await sync.onUserCreated(1, 'testuser', 'test@example.com', 'guest', 'active', '+15550100');
  * ```
  */
 export class UserSyncIntegration {
-  constructor(readonly publisher: UserEventPublisher) {}
+  readonly publisher: UserEventPublisher;
+
+  /** A publisher of your own, or a connection and this service's name (options as a publisher's). */
+  constructor(publisher: UserEventPublisher);
+  constructor(redis: Redis, source: string, options?: PublisherOptions);
+  constructor(publisherOrRedis: UserEventPublisher | Redis, source?: string, options: PublisherOptions = {}) {
+    // A missing source is the publisher's ValidationError (field `source`), as for any bad name.
+    this.publisher =
+      publisherOrRedis instanceof UserEventPublisher
+        ? publisherOrRedis
+        : new UserEventPublisher(publisherOrRedis, source ?? '', options);
+  }
 
   onUserCreated(
     userId: number | string,

@@ -4,14 +4,14 @@ import type { SyncConfig, SyncConfigInput } from '../config/schema.js';
 import { ForeignValueError, QueueFullError, ReplicationError, ValidationError, toError } from '../errors.js';
 import { EventType, type UserEvent, type UserEventInput, type UserSnapshot } from '../events.js';
 import { checkPartitions } from '../jobs/meta.js';
-import { Keyspace } from '../jobs/names.js';
-import { deliveryJobOptions, storedJobOptions } from '../jobs/queues.js';
+import type { Keyspace } from '../jobs/names.js';
 import { publishBatch } from '../jobs/publish-script.js';
 import { createLogger, type Logger } from '../logger.js';
 import { waitForReplicas, type Redis } from '../redis.js';
 import { newEventId } from './event-id.js';
 import { planDeliveries } from './fan-out.js';
-import { DEFAULT_STATUSES, validateEvent, type ValidationOptions } from './validation.js';
+import { PublishSettingsSource, checkOptionNames, type PublishSettings } from './publish-settings.js';
+import { DEFAULT_STATUSES, validateEvent } from './validation.js';
 
 /**
  * Events per script call: a large batch is cut into calls of this many, so that no one script
@@ -22,7 +22,9 @@ export const MAX_SCRIPT_BATCH = 200;
 export interface PublisherOptions {
   /**
    * The configuration (targets, queueSize, …), as `UserSyncService` takes it: validated here,
-   * with errors naming the field. Default: `loadConfig()` (file and environment).
+   * with errors naming the field. Default: `loadConfig()` (file and environment). Without
+   * targets, the targets and the deployment's publish settings (partitions, queueSize, …) are
+   * read from the target registry in Redis under its `prefix` (see `registryRefresh`).
    */
   config?: SyncConfig | SyncConfigInput;
   logger?: Logger;
@@ -59,17 +61,18 @@ export interface PublishResult {
  * ```
  */
 export class UserEventPublisher {
-  readonly config: SyncConfig;
-  private readonly keyspace: Keyspace;
-  /** The deployment's partitions, checked once (see checkPartitions). */
-  private shapeChecked: Promise<void> | undefined;
+  /** Where each publish's targets and settings come from: the config, or the registry. */
+  private readonly settings: PublishSettingsSource;
+  /** The deployment's partitions, checked once per keyspace (see checkPartitions). */
+  private shapeChecked: { keyspace: Keyspace; done: Promise<void> } | undefined;
   private readonly logger: Logger;
   private readonly now: () => number;
-  private readonly validation: ValidationOptions;
-  /** The BullMQ options every delivery job is stored with, as JSON (computed once). */
-  private readonly jobOptions: string;
   private warnedDisabled = false;
 
+  /**
+   * @param redis - a `Redis` or a `Cluster` connection; the publisher opens none of its own.
+   * @param source - this service's name, in every event it publishes.
+   */
   constructor(
     private readonly redis: Redis,
     readonly source: string,
@@ -78,17 +81,25 @@ export class UserEventPublisher {
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(source)) {
       throw new ValidationError('source', 'must be 1-64 letters, digits or "_.-"');
     }
-    this.config = options.config === undefined ? loadConfig() : parseConfig(options.config);
-    this.keyspace = options.keyspace ?? new Keyspace(this.config.prefix, this.config.partitions);
+    checkOptionNames(options);
+    const config = options.config === undefined ? loadConfig() : parseConfig(options.config);
     this.logger = (options.logger ?? createLogger()).child({ component: 'publisher', source });
     this.now = options.now ?? Date.now;
-    this.validation = {
-      maxSnapshotBytes: this.config.maxSnapshotBytes,
-      maxTimestampAheadMs: this.config.maxTimestampAhead,
+    this.settings = new PublishSettingsSource(redis, config, {
+      keyspace: options.keyspace,
       statuses: options.statuses ?? DEFAULT_STATUSES,
       source,
-    };
-    this.jobOptions = storedJobOptions(deliveryJobOptions(this.config));
+      configGiven: options.config !== undefined,
+      logger: this.logger,
+    });
+  }
+
+  /**
+   * The configuration in effect: the one given (or loaded), or, for a publisher that reads its
+   * targets from the registry, that config with the registry's targets and settings as last read.
+   */
+  get config(): SyncConfig {
+    return this.settings.latest.config;
   }
 
   /** Publishes `user.created` with the user's snapshot. */
@@ -129,8 +140,8 @@ export class UserEventPublisher {
    * Publishes any event. Resolves once the event is in the ledger and its deliveries are
    * durably queued — one atomic step, one round trip; from then on it is not lost whatever
    * process dies. Publishing the same event id again enqueues nothing new (within
-   * `dedupeWindow`). Throws a ValidationError naming the field, a QueueFullError, or a
-   * ReplicationError (see `replicaAcks`).
+   * `dedupeWindow`). Throws a ValidationError naming the field, a QueueFullError, a
+   * ReplicationError (see `replicaAcks`), or a ConfigError when there are no targets at all.
    */
   async publish(input: UserEventInput): Promise<PublishResult> {
     const [outcome] = await this.publishMany([input]);
@@ -144,21 +155,24 @@ export class UserEventPublisher {
    * each event still all or nothing. Resolves with an outcome per event, in order: `{ ok: true, result }`, or
    * `{ ok: false, error }` for an event refused (invalid, its target full, its version taken) —
    * a bad event does not sink the others. Events of one user keep their order within the batch.
+   * Rejects, publishing nothing, when there are no targets (ConfigError) or the target registry
+   * cannot be trusted (ForeignValueError).
    */
   async publishMany(inputs: readonly UserEventInput[]): Promise<PublishOutcomeOf[]> {
+    const settings = await this.settings.current();
     const outcomes: PublishOutcomeOf[] = new Array<PublishOutcomeOf>(inputs.length);
     const valid: Array<{ index: number; event: UserEvent; versionGiven: boolean }> = [];
     inputs.forEach((input, index) => {
       try {
-        const partial = validateEvent(input, this.validation, this.now);
+        const partial = validateEvent(input, settings.validation, this.now);
         const event = { ...partial, id: partial.id ?? newEventId(this.now()), version: partial.version ?? 0 };
         valid.push({ index, event, versionGiven: partial.version !== undefined });
       } catch (error) {
         outcomes[index] = { ok: false, error: toError(error) };
       }
     });
-    if (!this.config.enabled) {
-      this.warnDisabled();
+    if (!settings.config.enabled) {
+      this.warnDisabled(settings);
       for (const { index, event, versionGiven } of valid) {
         outcomes[index] = {
           ok: true,
@@ -174,10 +188,10 @@ export class UserEventPublisher {
       }
       return outcomes;
     }
-    if (valid.length > 0) await this.checkShape();
+    if (valid.length > 0) await this.checkShape(settings.keyspace);
     const byPartition = new Map<number, typeof valid>();
     for (const item of valid) {
-      const p = this.keyspace.partitionOf(item.event.userId);
+      const p = settings.keyspace.partitionOf(item.event.userId);
       byPartition.set(p, [...(byPartition.get(p) ?? []), item]);
     }
     // Partitions in parallel; within one, chunks in order (a user's events keep their order).
@@ -185,7 +199,7 @@ export class UserEventPublisher {
       [...byPartition].map(async ([partition, items]) => {
         for (let start = 0; start < items.length; start += MAX_SCRIPT_BATCH) {
           const chunk = items.slice(start, start + MAX_SCRIPT_BATCH);
-          const results = await this.publishPartition(partition, chunk);
+          const results = await this.publishPartition(settings, partition, chunk);
           results.forEach((outcome, i) => (outcomes[(chunk[i] as (typeof chunk)[number]).index] = outcome));
         }
       }),
@@ -195,20 +209,21 @@ export class UserEventPublisher {
 
   /** The events of one partition, in one round trip; then, with replicaAcks, a WAIT. */
   private async publishPartition(
+    { config, keyspace, jobOptions }: PublishSettings,
     partition: number,
     items: ReadonlyArray<{ event: UserEvent; versionGiven: boolean }>,
   ): Promise<PublishOutcomeOf[]> {
-    const keys = this.keyspace.partition(partition);
+    const keys = keyspace.partition(partition);
     const planned = items.map(({ event }) =>
-      planDeliveries(event, this.config.targets, { queueName: keys.deliveryQueue }),
+      planDeliveries(event, config.targets, { queueName: keys.deliveryQueue }),
     );
     const targets = [...new Set(planned.flat().map((p) => p.service))];
     const outcomes = await publishBatch(this.redis, keys, {
       targets,
-      queueSize: this.config.queueSize,
-      dedupeWindowMs: this.config.dedupeWindow,
+      queueSize: config.queueSize,
+      dedupeWindowMs: config.dedupeWindow,
       jobTimestamp: this.now(),
-      jobOptions: this.jobOptions,
+      jobOptions,
       events: items.map(({ event, versionGiven }, i) => ({
         eventId: event.id,
         userId: String(event.userId),
@@ -225,8 +240,8 @@ export class UserEventPublisher {
     });
     const written = outcomes.filter((o) => o.state === 'new' || o.state === 'enqueued').length;
     let replication: ReplicationError | undefined;
-    if (written > 0 && this.config.replicaAcks > 0) {
-      const { replicaAcks, replicaAckTimeout } = this.config;
+    if (written > 0 && config.replicaAcks > 0) {
+      const { replicaAcks, replicaAckTimeout } = config;
       const acked = await waitForReplicas(this.redis, keys.users, replicaAcks, replicaAckTimeout);
       if (acked < replicaAcks)
         replication = new ReplicationError(
@@ -244,7 +259,7 @@ export class UserEventPublisher {
         case 'full':
           return {
             ok: false,
-            error: new QueueFullError(outcome.target, outcome.backlog, this.config.queueSize),
+            error: new QueueFullError(outcome.target, outcome.backlog, config.queueSize),
           };
         case 'exhausted':
           return {
@@ -283,7 +298,7 @@ export class UserEventPublisher {
               user_id: userId,
               version: outcome.version,
               tasks: duplicate ? 0 : tasks.length,
-              ...(this.keyspace.partitions > 1 ? { partition } : {}),
+              ...(keyspace.partitions > 1 ? { partition } : {}),
               ...(duplicate || ledgerUpdated ? {} : { ledger: 'newer version already recorded' }),
             });
           }
@@ -303,18 +318,22 @@ export class UserEventPublisher {
     });
   }
 
-  /** The deployment's partitions, checked once (see checkPartitions). */
-  private async checkShape(): Promise<void> {
-    this.shapeChecked ??= checkPartitions(this.redis, this.keyspace).catch((error: unknown) => {
-      this.shapeChecked = undefined;
-      throw error;
-    });
-    await this.shapeChecked;
+  /** The deployment's partitions, checked once per keyspace (see checkPartitions). */
+  private async checkShape(keyspace: Keyspace): Promise<void> {
+    if (this.shapeChecked?.keyspace !== keyspace) {
+      const check = { keyspace, done: checkPartitions(this.redis, keyspace) };
+      check.done.catch(() => {
+        if (this.shapeChecked === check) this.shapeChecked = undefined;
+      });
+      this.shapeChecked = check;
+    }
+    await this.shapeChecked.done;
   }
 
-  private warnDisabled(): void {
+  private warnDisabled(settings: PublishSettings): void {
     if (this.warnedDisabled) return;
-    this.logger.warn('publishing is disabled (enabled: false): events are accepted and dropped');
+    const where = settings.rev === undefined ? '' : ` in the target registry (rev ${settings.rev})`;
+    this.logger.warn(`publishing is disabled (enabled: false${where}): events are accepted and dropped`);
     this.warnedDisabled = true;
   }
 
