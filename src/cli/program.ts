@@ -19,6 +19,7 @@ import { runStats, type StatsCommandOptions } from './stats.js';
 import { runWorker, type WorkerCommandOptions } from './worker.js';
 import { runDashboard, type DashboardCommandOptions } from './dashboard.js';
 import { runSweepCommand, type SweepCommandOptions } from './sweep.js';
+import { addOperatingCommands } from './operating.js';
 
 /** Options of a command merged with the common ones given before or after its name. */
 function merged<T extends object>(options: T, command: Command): T & CommonOptions {
@@ -194,6 +195,9 @@ export function buildProgram(): Command {
   ).action(async (options: SweepCommandOptions, command: Command) => {
     await runSweepCommand(merged(options, command));
   });
+
+  // backfill, user (src/cli/operating.ts)
+  addOperatingCommands(program);
 
   withCommonOptions(
     program

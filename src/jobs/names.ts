@@ -143,6 +143,9 @@ export function deploymentKeys(prefix: string) {
     workers: `${prefix}:workers`,
     /** hash of the deployment's shape: `partitions` (changing it needs a migration) */
     meta: `${prefix}:meta`,
+    /** a target's backfill: its run and where its walk of each partition stands (JSON), and its lock */
+    backfill: (target: string) => `${prefix}:backfill:${target}`,
+    backfillLock: (target: string) => `${prefix}:backfill:${target}:lock`,
   };
 }
 export type DeploymentKeys = ReturnType<typeof deploymentKeys>;
