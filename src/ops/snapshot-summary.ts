@@ -34,12 +34,18 @@ const MAX_PLAIN_LENGTH = 128;
 const EMAIL_RE = /^([^\s@])[^\s@]*@([^\s@]+)$/;
 const PHONE_RE = /^\+?[0-9][0-9 ().-]{2,31}$/;
 
-/** `ada@example.com` → `a***@example.com`; a phone number → `***67`; anything else → `[redacted]`. */
-export function maskValue(value: unknown): string {
+/** Field names that hold phone numbers (`phone`, `mobile_phone`, `tel`, `mobile`, …). */
+const PHONE_FIELD_RE = /phone|mobile|^tel|_tel$|fax/i;
+
+/**
+ * `ada@example.com` → `a***@example.com`; a phone number in a phone field → `***58`; anything
+ * else → `[redacted]` (a date could look like a phone number: only phone fields are read so).
+ */
+export function maskValue(value: unknown, field = ''): string {
   if (typeof value === 'string') {
     const email = EMAIL_RE.exec(value);
     if (email) return `${email[1]}***@${email[2]}`;
-    if (PHONE_RE.test(value)) {
+    if (PHONE_FIELD_RE.test(field) && PHONE_RE.test(value)) {
       const digits = value.replace(/\D/g, '');
       return digits.length >= 6 ? `***${digits.slice(-2)}` : REDACTED;
     }
@@ -91,7 +97,7 @@ export function summarizeSnapshot(snapshot: string | undefined, reveal: boolean)
   const values: Record<string, unknown> = {};
   for (const key of shown) {
     const value = object[key];
-    values[key] = reveal ? value : PLAIN_FIELDS.has(key) ? showPlain(value) : maskValue(value);
+    values[key] = reveal ? value : PLAIN_FIELDS.has(key) ? showPlain(value) : maskValue(value, key);
   }
   return {
     fields: shown,
