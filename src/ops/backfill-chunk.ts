@@ -93,17 +93,18 @@ const UNFINISHED = new Set([
 /**
  * The planned deliveries that no job already covers; the others are counted `alreadyQueued`. A
  * user's delivery is covered by a job of the same id (this user, version and target: a backfill
- * or a sweep asked for it before) or by the job of the ledger's latest event (the publish's own,
- * which sends the same version), in any state. With `restoredEmpty` (the target lost what it
- * held) only an unfinished job covers it: a completed one of the same id is removed so that it
- * runs again, as the sweep does with its repairs; a dead one stays a dead letter (replay it).
+ * or a sweep asked for it before; if it died it is a dead letter — replay it) or by the job of
+ * the ledger's latest event (the publish's own, sending the same version) unless that one died.
+ * With `restoredEmpty` (the target lost what it held) only an unfinished job covers it: a
+ * completed one of the same id is removed so that it runs again, as the sweep does with its
+ * repairs.
  */
 export async function withoutQueued(
   deps: ChunkDeps,
   keys: Keys,
   items: readonly ChunkItem[],
   counts: BackfillCounts,
-  restoredEmpty: { partition: number; dryRun: boolean } | undefined,
+  run: { partition: number; dryRun: boolean; restoredEmpty: boolean },
 ): Promise<PlannedDelivery[]> {
   if (items.length === 0) return [];
   const pipeline = deps.redis.pipeline();
@@ -116,23 +117,23 @@ export async function withoutQueued(
   for (const [i, { delivery: d, latestJobId }] of items.entries()) {
     const own = rows[2 * i]?.[1] === 1;
     const latest = rows[2 * i + 1]?.[1] === 1;
-    if (!own && !latest) {
-      fresh.push(d);
-      continue;
-    }
-    if (restoredEmpty) {
-      const queue = deps.queues.delivery(d.service, restoredEmpty.partition);
+    let covered = own || latest;
+    if (covered) {
+      // Rare (a target that already had deliveries): their states decide.
+      const queue = deps.queues.delivery(d.service, run.partition);
       const [ownState, latestState] = await Promise.all([
         own ? queue.getJobState(d.jobId) : 'unknown',
         latest ? queue.getJobState(latestJobId) : 'unknown',
       ]);
-      if (!UNFINISHED.has(ownState) && !UNFINISHED.has(latestState) && ownState !== 'failed') {
-        if (ownState === 'completed' && !restoredEmpty.dryRun) await queue.remove(d.jobId);
-        fresh.push(d);
-        continue;
+      if (run.restoredEmpty) {
+        covered = UNFINISHED.has(ownState) || UNFINISHED.has(latestState) || ownState === 'failed';
+        if (!covered && ownState === 'completed' && !run.dryRun) await queue.remove(d.jobId);
+      } else {
+        covered = own || UNFINISHED.has(latestState) || latestState === 'completed';
       }
     }
-    counts.alreadyQueued++;
+    if (covered) counts.alreadyQueued++;
+    else fresh.push(d);
   }
   return fresh;
 }

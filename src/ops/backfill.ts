@@ -259,13 +259,11 @@ async function backfillLocked(args: {
         ignoreWatermarks: state.ignoreWatermarks,
         now,
       });
-      const fresh = await withoutQueued(
-        deps,
-        keys,
-        planned,
-        state.counts,
-        state.ignoreWatermarks ? { partition: p, dryRun } : undefined,
-      );
+      const fresh = await withoutQueued(deps, keys, planned, state.counts, {
+        partition: p,
+        dryRun,
+        restoredEmpty: state.ignoreWatermarks,
+      });
       if (fresh.length > 0 && !dryRun) {
         await makeRoom(fresh.length);
         if (options.signal?.aborted) break walk;
