@@ -195,6 +195,10 @@ describe('user lookup', () => {
   });
 
   it("finds only this user's jobs: user 7's answer holds nothing of user 77", async () => {
+    // A job of user 77 whose data also holds `"userId":7` deeper down: text matches, the job does not.
+    await h.service.deployment.queues
+      .delivery('cache')
+      .add('forged', { userId: 77, manager: { userId: 7 }, note: '"userId":7,' }, { jobId: 'forged-77' });
     const l = await lookup('7');
     const ids = l.targets.flatMap((t) => [...t.pending, ...t.retrying, ...t.active].map((d) => d.jobId));
     expect(ids).toEqual([`${published.get(7)![0]!.eventId}.cache`]);
@@ -215,6 +219,13 @@ describe('user lookup', () => {
     });
     const shown = (await lookup('101', { reveal: true })).ledger!.snapshot;
     expect(shown.values).toEqual(person(101));
+  });
+
+  it('says so when the ledger key holds something user-sync did not write', async () => {
+    await h.redis.set(`${h.prefix}:ledger:zz`, 'not|a|ledger');
+    const l = await lookup('zz');
+    expect(l).toMatchObject({ ledger: null, foreign: 'a string that is not a ledger entry' });
+    expect(l.targets.every((t) => t.sync === 'no_ledger')).toBe(true);
   });
 
   it('answers for a user the ledger does not know, and bounds the scan, saying so', async () => {
