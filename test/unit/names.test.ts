@@ -60,6 +60,8 @@ describe('names', () => {
         expect(d.workers).toBe(`${prefix}:workers`);
         expect(d.targets).toBe(`${prefix}:targets`);
         expect(d.sweepLock).toBe(`${prefix}:sweep:lock`);
+        expect(d.backfill('orders')).toBe(`${prefix}:backfill:orders`);
+        expect(d.backfillLock('orders')).toBe(`${prefix}:backfill:orders:lock`);
         // BullMQ's own job hash: `<prefix>:<queue>:<jobId>`.
         expect(k.job('deliver.orders', 'e1.orders')).toBe(`${prefix}:deliver.orders:e1.orders`);
         expect(space.forUser(42)).toBe(k);
@@ -73,7 +75,7 @@ describe('names', () => {
               typeof value === 'string' ? value : (value as (a: string, b: string) => string)('a', 'b'),
             );
         const all = [...names(k), ...names(d)];
-        expect(all).toHaveLength(22);
+        expect(all).toHaveLength(24);
         for (const key of all) expect(key.startsWith(`${prefix}:`)).toBe(true);
       });
 
