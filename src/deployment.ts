@@ -1,8 +1,8 @@
 /**
  * A deployment, read and operated from any process: its configuration, its Redis, its queues,
  * and what everyone asks of it — stats, queue status, targets, dead letters (list, replay,
- * purge), sweep runs. It starts no workers (that is `UserSyncService`): the dashboard and the
- * CLI take one of these.
+ * purge), sweep runs, one user's whereabouts, a target's backfill. It starts no workers (that
+ * is `UserSyncService`): the dashboard and the CLI take one of these.
  */
 import { clusterNodes, parseConfig } from './config/parse.js';
 import type { SyncConfig, SyncConfigInput } from './config/schema.js';
@@ -23,6 +23,8 @@ import { DEFAULT_REDIS_URL, connectCluster, connectRedis, type Redis } from './r
 import { readSweepRuns, runSweep, type SweepOptions } from './sweep/run.js';
 import { type SweepRun } from './sweep/classify.js';
 import { readLiveWorkers } from './workers/heartbeat.js';
+import { runBackfill, type BackfillOptions, type BackfillResult } from './ops/backfill.js';
+import { lookupUser, type LookupOptions, type UserLookup } from './ops/user-lookup.js';
 
 /** `getQueueStatus()`: the Go package's figures. */
 export interface QueueStatus {
@@ -208,6 +210,32 @@ export class Deployment {
   /** The figures of the last sweeps, newest first. */
   getSweepRuns(limit = 20): Promise<SweepRun[]> {
     return readSweepRuns(this.redis, this.keyspace.deployment, limit);
+  }
+
+  /**
+   * One user across the deployment: its partition, the ledger's version, deleted flag, latest
+   * event and snapshot summary (personal values masked unless `reveal`), and per target the
+   * watermark, whether it is in sync, and the user's pending, retrying, active and dead
+   * deliveries with their last errors (see src/ops/user-lookup.ts). Throws for an id that is not
+   * a user id.
+   */
+  lookupUser(id: string, options: LookupOptions = {}): Promise<UserLookup> {
+    const { redis, keyspace, config, queues, deadLetters } = this;
+    return lookupUser({ redis, keyspace, config, queues, deadLetters }, id, options);
+  }
+
+  /**
+   * Sends the ledger's latest state of every user to one target (a service newly added, or one
+   * restored empty): chunked, resumable (a run that died is continued unless `restart`), paced,
+   * idempotent (see src/ops/backfill.ts). Resolves with the run's figures.
+   */
+  backfill(service: string, options: BackfillOptions = {}): Promise<BackfillResult> {
+    const { redis, keyspace, config, queues, logger } = this;
+    return runBackfill(
+      { redis, keyspace, config, queues, logger, ...(this.options.now ? { now: this.options.now } : {}) },
+      service,
+      options,
+    );
   }
 
   /** Closes the executors' connections, the queues, and the Redis connection if it opened it. */

@@ -70,3 +70,12 @@ export {
 } from './dashboard/auth.js';
 export { type SweepOptions } from './sweep/run.js';
 export { SWEEP_CLASSES, type SweepClass, type SweepRun, type TargetSweepFigures } from './sweep/classify.js';
+export { type BackfillOptions, type BackfillProgress, type BackfillResult } from './ops/backfill.js';
+export type { BackfillCounts, BackfillDecision } from './ops/backfill-plan.js';
+export {
+  type LookupOptions,
+  type UserLookup,
+  type TargetLookup,
+  type WatermarkSync,
+} from './ops/user-lookup.js';
+export type { DeliveryView, DeadView } from './ops/user-jobs.js';

@@ -20,6 +20,7 @@ import { runWorker, type WorkerCommandOptions } from './worker.js';
 import { runDashboard, type DashboardCommandOptions } from './dashboard.js';
 import { runSweepCommand, type SweepCommandOptions } from './sweep.js';
 import { registerTargetsCommands } from './targets.js';
+import { addOperatingCommands } from './operating.js';
 
 /** Options of a command merged with the common ones given before or after its name. */
 function merged<T extends object>(options: T, command: Command): T & CommonOptions {
@@ -198,6 +199,8 @@ export function buildProgram(): Command {
 
   // user-sync targets apply|list|…: the target registry (subcommands in src/cli/targets.ts).
   registerTargetsCommands(program);
+  // backfill, user (src/cli/operating.ts)
+  addOperatingCommands(program);
 
   withCommonOptions(
     program

@@ -8,6 +8,7 @@ import { HttpError, parseInput } from './http.js';
 import { requireRole, roleOf } from './roles.js';
 import { readOverview } from './overview.js';
 import { readTargets } from './targets.js';
+import { mountUserRoutes } from './users-api.js';
 
 /** Largest JSON body the API accepts. */
 export const MAX_BODY = '1mb';
@@ -102,6 +103,7 @@ export interface SweepStatus {
  * - `GET /overview`: one row per target, what the overview page shows (see `readOverview`);
  * - `GET /dead-letters`: dead letters, listed;
  * - `GET /sweep`: the consistency sweep's settings and last runs;
+ * - `GET /users/:id`: one user across the deployment (`?reveal=1`: operators only);
  * - operators only (403 for viewers): `POST /dead-letters/replay`, `POST /dead-letters/purge`,
  *   `POST /targets/:service/pause`, `POST /targets/:service/resume`, `POST /sweep`.
  *
@@ -238,6 +240,9 @@ export function apiRouter(deployment: Deployment, now: () => number, logger: Log
     audit(req, 'sweep', { users_checked: run.usersChecked, repairs: run.repairsEnqueued });
     res.json(run);
   });
+
+  // GET /users/:id: one user across the deployment (src/dashboard/users-api.ts).
+  mountUserRoutes(router, deployment, audit);
 
   return router;
 }

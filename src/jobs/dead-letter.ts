@@ -1,5 +1,6 @@
 /** A dead letter: what it records and how it is built from a failed job (the store is dead-letter-store.ts). */
 import type { Job } from 'bullmq';
+import { jobFacts } from './delivery-job.js';
 
 /** Why a delivery was dead-lettered. */
 export type DeadLetterReason =
@@ -91,17 +92,8 @@ export function recordFromJob(args: {
 }): DeadLetterRecord {
   const { job, target, partition, reason, last } = args;
   const now = args.now ?? Date.now;
-  const data = (typeof job.data === 'object' && job.data !== null ? job.data : {}) as Record<string, unknown>;
-  const pick = <T>(key: string, type: string): T | undefined =>
-    typeof data[key] === type ? (data[key] as T) : undefined;
-  const userId = pick<string>('userId', 'string') ?? pick<number>('userId', 'number');
   const jobId = job.id ?? 'unknown';
-  // Compact job data (format 2) leaves the event id and type to the job's id and name.
-  const suffix = `.${target}`;
-  const eventId =
-    pick<string>('eventId', 'string') ??
-    (jobId.endsWith(suffix) ? jobId.slice(0, -suffix.length) : undefined);
-  const type = pick<string>('type', 'string') ?? (data.v === 2 ? job.name : undefined);
+  const { eventId, type, userId, version } = jobFacts(job, target);
   return {
     id: deadLetterId(target, jobId),
     service: target,
@@ -111,9 +103,7 @@ export function recordFromJob(args: {
     ...(eventId !== undefined ? { eventId } : {}),
     ...(userId !== undefined ? { userId } : {}),
     ...(type !== undefined ? { type } : {}),
-    ...(pick<number>('version', 'number') !== undefined
-      ? { version: pick<number>('version', 'number') }
-      : {}),
+    ...(version !== undefined ? { version } : {}),
     reason,
     code: last.code,
     message: last.message,

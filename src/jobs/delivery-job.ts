@@ -129,3 +129,38 @@ export function parseDeliveryJob(
   }
   return { ok: true, data: parsed.data };
 }
+
+/** What can be told of a delivery job, well formed or not (for dead letters and lookups). */
+export interface JobFacts {
+  eventId?: string;
+  type?: string;
+  userId?: string | number;
+  version?: number;
+  repair?: boolean;
+}
+
+/**
+ * The facts a job's data (either format) and id give, each only if it has the right type: for
+ * describing jobs that may be malformed, never for deciding a delivery (that is parseDeliveryJob).
+ */
+export function jobFacts(job: DeliveryJobLike, target: string): JobFacts {
+  const data = (typeof job.data === 'object' && job.data !== null ? job.data : {}) as Record<string, unknown>;
+  const pick = <T>(key: string, type: string): T | undefined =>
+    typeof data[key] === type ? (data[key] as T) : undefined;
+  const jobId = job.id ?? '';
+  const suffix = `.${target}`;
+  // Compact job data (format 2) leaves the event id and type to the job's id and name.
+  const eventId =
+    pick<string>('eventId', 'string') ??
+    (jobId.endsWith(suffix) ? jobId.slice(0, -suffix.length) : undefined);
+  const type = pick<string>('type', 'string') ?? (data.v === 2 ? job.name : undefined);
+  const userId = pick<string>('userId', 'string') ?? pick<number>('userId', 'number');
+  const version = pick<number>('version', 'number');
+  return {
+    ...(eventId !== undefined ? { eventId } : {}),
+    ...(type !== undefined ? { type } : {}),
+    ...(userId !== undefined ? { userId } : {}),
+    ...(version !== undefined ? { version } : {}),
+    ...(data.repair === true ? { repair: true } : {}),
+  };
+}

@@ -158,6 +158,9 @@ export function deploymentKeys(prefix: string) {
      * secrets), `rev` (raised on each change), `updated` (ms) and `writer`
      */
     registry: `${prefix}:registry`,
+    /** a target's backfill: its run and where its walk of each partition stands (JSON), and its lock */
+    backfill: (target: string) => `${prefix}:backfill:${target}`,
+    backfillLock: (target: string) => `${prefix}:backfill:${target}:lock`,
   };
 }
 export type DeploymentKeys = ReturnType<typeof deploymentKeys>;

@@ -11,7 +11,7 @@ import { deliveryRetention } from '../jobs/queues.js';
 import { recordFromJob, type DeadLetterReason, type LastFailure } from '../jobs/dead-letter.js';
 import type { DeadLetters } from '../jobs/dead-letter-store.js';
 import { parseDeliveryJob, type DeliveryJobData } from '../jobs/delivery-job.js';
-import { taskId, type Keys } from '../jobs/names.js';
+import type { Keys } from '../jobs/names.js';
 import { beginDelivery, finishDelivery } from '../jobs/scripts.js';
 import { bumpCounter, type TargetCounter } from '../jobs/stats.js';
 import type { Logger } from '../logger.js';

@@ -3,7 +3,8 @@
  * 16 partitions, two `user-sync worker` processes, HTTP targets that verify signatures, a Redis
  * target, SDK publishes of every event type with versions out of order and duplicate ids, dead
  * letters listed and replayed, `stats`, `dlq` and `sweep` from the CLI — every figure what a
- * single Redis gives — and the keys and queue traffic spread over the three masters.
+ * single Redis gives — one user found in any partition (`user`), a dry-run backfill over every
+ * partition, and the keys and queue traffic spread over the three masters.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,6 +14,8 @@ import type { Redis } from 'ioredis';
 import { clusterNodes, parseConfig } from '../../src/config/parse.js';
 import type { SyncConfigInput } from '../../src/config/schema.js';
 import { Deployment } from '../../src/deployment.js';
+import type { BackfillResult } from '../../src/ops/backfill.js';
+import type { UserLookup } from '../../src/ops/user-lookup.js';
 import { createLogger } from '../../src/logger.js';
 import { UserEventPublisher } from '../../src/producers/publisher.js';
 import { connectCluster, type Cluster } from '../../src/redis.js';
@@ -168,6 +171,42 @@ describe('user-sync on Redis Cluster', () => {
     expect(stats.queue).toMatchObject({ queue_length: 0, processes: 2, workers: 8 });
     log(`${events} events, ${events * 3} deliveries; stats ${JSON.stringify(stats.stats)}`);
   }, 180_000);
+
+  it('finds one user in any partition, from the SDK and the CLI, and backfills only what a target lacks', async () => {
+    // One user of every partition: each lookup reads its own partition's slot, on whichever master.
+    const byPartition = new Map<number, number>();
+    for (let id = 1; id <= USERS && byPartition.size < PARTITIONS; id++) {
+      const p = deployment.keyspace.partitionOf(id);
+      if (!byPartition.has(p) && !REFUSED.has(String(id))) byPartition.set(p, id);
+    }
+    expect(byPartition.size).toBe(PARTITIONS);
+    for (const [partition, id] of byPartition) {
+      const found = await deployment.lookupUser(String(id));
+      expect(found.partition).toBe(partition);
+      expect(found.ledger).toMatchObject({ version: id % 10 === 0 ? 4 : 3, deleted: id % 10 === 0 });
+      for (const t of found.targets)
+        expect([id, t.service, t.inSync, t.pending.length + t.retrying.length + t.dead.length]).toEqual([
+          id,
+          t.service,
+          true,
+          0,
+        ]);
+      expect(found.truncated).toBe(false);
+    }
+    // A user target b refused: its three dead deliveries with their last error, out of sync on b only.
+    const refused = JSON.parse(await cli(['user', '1', '--json'])) as UserLookup;
+    const onB = refused.targets.find((t) => t.service === 'b')!;
+    expect(onB).toMatchObject({ watermark: 0, sync: 'missing', inSync: false });
+    expect(onB.dead.map((d) => d.code)).toEqual(['http_422', 'http_422', 'http_422']);
+    expect(refused.targets.find((t) => t.service === 'a')).toMatchObject({ watermark: 3, inSync: true });
+    expect(refused.ledger?.snapshot.redacted).toBe(true);
+    // A dry-run backfill of b walks all 16 partitions and finds exactly the five refused users
+    // lacking (their dead deliveries do not count as queued).
+    const lines = (await cli(['backfill', 'b', '--dry-run', '--json'])).trim().split('\n');
+    const dry = JSON.parse(lines.at(-1)!) as BackfillResult;
+    expect(dry).toMatchObject({ status: 'done', dryRun: true, total: USERS, done: USERS });
+    expect(dry.counts).toMatchObject({ enqueued: 5, inSync: USERS - 5, alreadyQueued: 0 });
+  }, 60_000);
 
   it('lists dead letters from every partition and replays them from the CLI', async () => {
     const listed = JSON.parse(await cli(['dlq', 'list', '--json'])) as {

@@ -63,6 +63,8 @@ describe('names', () => {
         expect(d.targets).toBe(`${prefix}:targets`);
         expect(d.sweepLock).toBe(`${prefix}:sweep:lock`);
         expect(d.registry).toBe(`${prefix}:registry`);
+        expect(d.backfill('orders')).toBe(`${prefix}:backfill:orders`);
+        expect(d.backfillLock('orders')).toBe(`${prefix}:backfill:orders:lock`);
         // BullMQ's own job hash: `<prefix>:<queue>:<jobId>`.
         expect(k.job('deliver.orders', 'e1.orders')).toBe(`${prefix}:deliver.orders:e1.orders`);
         expect(space.forUser(42)).toBe(k);
@@ -76,7 +78,7 @@ describe('names', () => {
               typeof value === 'string' ? value : (value as (a: string, b: string) => string)('a', 'b'),
             );
         const all = [...names(k), ...names(d)];
-        expect(all).toHaveLength(25);
+        expect(all).toHaveLength(27);
         for (const key of all) expect(key.startsWith(`${prefix}:`)).toBe(true);
       });
 
