@@ -191,20 +191,34 @@ export class Deployment {
    * Pauses or resumes a target's delivery queues in every partition (BullMQ `pause`/`resume`):
    * while paused its deliveries wait, nothing is lost, retried or dead-lettered; resumed, they
    * drain in order. Resolves to whether every queue is now paused. Throws a ConfigError for a
-   * target this config does not name.
+   * target neither this config nor any worker of the deployment names.
    */
   async setPaused(service: string, paused: boolean): Promise<boolean> {
-    if (!this.config.targets.some((t) => t.service === service))
-      throw new ConfigError('service', `no target named ${JSON.stringify(service)} is configured`);
+    if (!(await this.knownTargets()).includes(service))
+      throw new ConfigError(
+        'service',
+        `no target named ${JSON.stringify(service)} is known to this deployment`,
+      );
     const queues = this.queues.deliveriesOf(service);
     await Promise.all(queues.map((queue) => (paused ? queue.pause() : queue.resume())));
     this.logger.info(paused ? 'target paused' : 'target resumed', { target: service });
-    return (await Promise.all(queues.map((q) => q.isPaused()))).every(Boolean);
+    return this.queues.isPaused(service);
   }
 
-  /** Every known target's circuit breaker (closed for one that never opened). */
-  getBreakers(): Promise<Map<string, BreakerRecord>> {
-    return this.knownTargets().then((targets) => readBreakers(this.redis, this.keyspace.deployment, targets));
+  /** Whether each target is paused, and its circuit breaker (closed for one that never opened). */
+  async targetStates(
+    services: readonly string[],
+  ): Promise<Map<string, { paused: boolean; breaker: BreakerRecord }>> {
+    const [paused, breakers] = await Promise.all([
+      Promise.all(services.map((service) => this.queues.isPaused(service))),
+      readBreakers(this.redis, this.keyspace.deployment, services),
+    ]);
+    return new Map(
+      services.map((service, i) => [
+        service,
+        { paused: paused[i] === true, breaker: breakers.get(service) as BreakerRecord },
+      ]),
+    );
   }
 
   /** The figures of the last sweeps, newest first. */

@@ -23,9 +23,13 @@ import {
   loadCliConfig,
   quietLogger,
   withCommonOptions,
+  withDeployment,
   type CommonOptions,
 } from './common.js';
 import { table } from './format.js';
+import { breakerRecord, type BreakerRecord } from '../jobs/breaker-scripts.js';
+import { viewOf } from '../dashboard/breaker-view.js';
+import type { Deployment } from '../deployment.js';
 
 /** Options of `user-sync targets apply`. */
 export interface TargetsApplyOptions extends CommonOptions {
@@ -62,11 +66,28 @@ export function registerTargetsCommands(program: Command): Command {
   withCommonOptions(
     targets
       .command('list')
-      .description('print the registry: each target, its kind, events and enabled flag, and the revision')
+      .description(
+        'print the registry: each target, its kind, events and enabled flag, whether it is paused, its ' +
+          'circuit breaker, and the revision',
+      )
       .option('--json', 'print JSON'),
   ).action(async (options: TargetsListOptions, command: Command) => {
     await runTargetsList({ ...options, ...commonOptions(command) });
   });
+  for (const verb of ['pause', 'resume'] as const) {
+    withCommonOptions(
+      targets
+        .command(verb)
+        .description(
+          verb === 'pause'
+            ? 'pause a target: its deliveries wait in its queues (none lost, retried or dead-lettered)'
+            : 'resume a paused target: its deliveries drain in order',
+        )
+        .argument('<service>', 'the target, by its service name'),
+    ).action(async (service: string, options: CommonOptions, command: Command) => {
+      await runTargetsPause(service, verb === 'pause', { ...options, ...commonOptions(command) });
+    });
+  }
   return targets;
 }
 
@@ -140,13 +161,46 @@ function describeWritten(entry: RegistryEntry): string {
   return `updated ${new Date(entry.updated).toISOString()} by ${entry.writer || 'unknown'}`;
 }
 
-/** `targets list`: the registry's targets and revision, as a table or JSON. */
+/** `targets pause|resume <service>`: BullMQ pause of the target's queue in every partition. */
+export async function runTargetsPause(
+  service: string,
+  pause: boolean,
+  options: CommonOptions,
+): Promise<void> {
+  const paused = await withDeployment(options, (deployment) => deployment.setPaused(service, pause));
+  console.log(
+    paused
+      ? `Target ${service} paused: its deliveries wait (\`user-sync targets resume ${service}\` to go on).`
+      : `Target ${service} resumed: its deliveries drain in order.`,
+  );
+}
+
+/** Each target's live state: paused, and its circuit breaker. */
+type States = Awaited<ReturnType<Deployment['targetStates']>>;
+
+function breakerText(breaker: BreakerRecord): string {
+  if (breaker.state === 'closed') return 'closed';
+  const since = breaker.since === undefined ? '' : ` since ${new Date(breaker.since).toISOString()}`;
+  const next =
+    breaker.state === 'open' && breaker.retryAt !== undefined
+      ? `, next probe ${new Date(breaker.retryAt).toISOString()}`
+      : '';
+  return `${breaker.state}${since}${next}${breaker.reason ? `: ${breaker.reason}` : ''}`;
+}
+
+/** `targets list`: the registry's targets and revision, with each one's state, as a table or JSON. */
 export async function runTargetsList(options: TargetsListOptions): Promise<void> {
   const config = loadCliConfig(options);
   const key = deploymentKeys(config.prefix).registry;
-  const entry = await withRedis(config, (redis) => loadRegistry(redis, key, config.prefix));
+  const [entry, states] = await withDeployment(options, async (deployment) => {
+    const found = await loadRegistry(deployment.redis, key, config.prefix);
+    const services = [
+      ...new Set([...(found?.doc.targets ?? []).map((t) => t.service), ...(await deployment.knownTargets())]),
+    ];
+    return [found, await deployment.targetStates(services)] as const;
+  });
   if (options.json) {
-    console.log(JSON.stringify(registryJson(key, entry), null, 2));
+    console.log(JSON.stringify(registryJson(key, entry, states), null, 2));
     return;
   }
   if (!entry) {
@@ -164,15 +218,28 @@ export async function runTargetsList(options: TargetsListOptions): Promise<void>
       targets.length === 0
         ? 'No targets.'
         : table(
-            ['SERVICE', 'KIND', 'ENABLED', 'EVENTS'],
-            targets.map((t) => [t.service, t.kind, t.enabled ? 'yes' : 'no', t.events?.join(', ') ?? 'all']),
+            ['SERVICE', 'KIND', 'ENABLED', 'EVENTS', 'PAUSED', 'BREAKER'],
+            targets.map((t) => {
+              const state = states.get(t.service);
+              return [
+                t.service,
+                t.kind,
+                t.enabled ? 'yes' : 'no',
+                t.events?.join(', ') ?? 'all',
+                state?.paused ? 'yes' : 'no',
+                state ? breakerText(state.breaker) : 'closed',
+              ];
+            }),
           ),
     ].join('\n'),
   );
 }
 
-/** `targets list --json`: `{ key, rev, updated, writer, settings, targets }`; rev null when there is none. */
-function registryJson(key: string, entry: RegistryEntry | undefined) {
+/**
+ * `targets list --json`: `{ key, rev, updated, writer, settings, targets }`, each target with
+ * `paused` and `breaker` ({ state, since, reason, retryAt }); rev null when there is none.
+ */
+function registryJson(key: string, entry: RegistryEntry | undefined, states: States) {
   if (!entry) return { key, rev: null, updated: null, writer: null, settings: null, targets: [] };
   const { targets, v: _v, ...settings } = entry.doc;
   return {
@@ -186,6 +253,8 @@ function registryJson(key: string, entry: RegistryEntry | undefined) {
       kind: t.kind,
       events: t.events ?? null,
       enabled: t.enabled,
+      paused: states.get(t.service)?.paused ?? false,
+      breaker: viewOf(states.get(t.service)?.breaker ?? breakerRecord([])),
     })),
   };
 }

@@ -96,6 +96,11 @@ export class QueueSet {
     return this.keyspace.all().map((_, p) => this.delivery(target, p));
   }
 
+  /** Whether a target is paused: every partition's queue (`Queue.isPaused`). */
+  async isPaused(target: string): Promise<boolean> {
+    return (await Promise.all(this.deliveriesOf(target).map((q) => q.isPaused()))).every(Boolean);
+  }
+
   get deadLetter(): Queue {
     this.deadLetterQueue ??= this.watch(
       new Queue(DEAD_LETTER_QUEUE, { connection: this.connection, prefix: this.keyspace.prefix }),

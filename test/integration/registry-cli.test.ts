@@ -16,6 +16,9 @@ import {
   type HandledEvent,
   type PublishResult,
 } from '../../src/index.js';
+import { CLOSED } from '../../src/dashboard/breaker-view.js';
+import { reportAttempts } from '../../src/jobs/breaker-scripts.js';
+import { deploymentKeys } from '../../src/jobs/names.js';
 import { ROOT, requireBuild, runCli, spawnCli, spawnScript } from '../helpers/cli.js';
 import { newSecret } from '../helpers/harness.js';
 import { startHttpTarget, type HttpTarget } from '../helpers/http-target.js';
@@ -127,15 +130,22 @@ describe('target registry from the CLI and a producer-only process', () => {
       writer: expect.stringMatching(/^cli \S+:\d+$/),
       settings: expect.objectContaining({ prefix, enabled: true, partitions: 1, queueSize: 10_000 }),
       targets: [
-        { service: 'inbox', kind: 'http', events: null, enabled: true },
-        { service: 'audit', kind: 'handler', events: ['user.created'], enabled: true },
-        { service: 'paused', kind: 'http', events: null, enabled: false },
+        { service: 'inbox', kind: 'http', events: null, enabled: true, paused: false, breaker: CLOSED },
+        {
+          service: 'audit',
+          kind: 'handler',
+          events: ['user.created'],
+          enabled: true,
+          paused: false,
+          breaker: CLOSED,
+        },
+        { service: 'paused', kind: 'http', events: null, enabled: false, paused: false, breaker: CLOSED },
       ],
     });
     const table = await runCli(['targets', 'list'], { env: { ...env, USER_SYNC_PREFIX: prefix }, cwd: dir });
     expect(table.stdout).toMatch(/rev 1, updated \S+ by cli /);
-    expect(table.stdout).toMatch(/^audit\s+handler\s+yes\s+user\.created$/m);
-    expect(table.stdout).toMatch(/^paused\s+http\s+no\s+all$/m);
+    expect(table.stdout).toMatch(/^audit\s+handler\s+yes\s+user\.created\s+no\s+closed$/m);
+    expect(table.stdout).toMatch(/^paused\s+http\s+no\s+all\s+no\s+closed$/m);
     const none = await runCli(['targets', 'list', '--json'], {
       env: { ...env, USER_SYNC_PREFIX: uniquePrefix('none') },
       cwd: dir,
@@ -144,6 +154,56 @@ describe('target registry from the CLI and a producer-only process', () => {
     const empty = await runCli(['targets', 'apply'], { env: { ...env, USER_SYNC_PREFIX: prefix }, cwd: dir });
     expect(empty.code).toBe(1);
     expect(empty.stderr).toContain('the config lists no targets');
+  });
+
+  it('targets pause and resume a target; list shows it paused, and a breaker that is open', async () => {
+    const withConfig = { env: { ...env }, cwd: dir };
+    const paused = await runCli(['targets', 'pause', 'inbox', '--config', configPath], withConfig);
+    expect(paused.code).toBe(0);
+    expect(paused.stdout).toContain('Target inbox paused');
+    const config = loadConfig({ file: configPath });
+    await reportAttempts(
+      redis,
+      deploymentKeys(prefix).breaker('audit'),
+      { now: Date.now(), ok: 0, failed: 5, trailing: 5, code: 'http_503' },
+      config.circuitBreaker,
+    );
+    const table = await runCli(['targets', 'list', '--config', configPath], withConfig);
+    expect(table.stdout).toMatch(/^SERVICE\s+KIND\s+ENABLED\s+EVENTS\s+PAUSED\s+BREAKER$/m);
+    expect(table.stdout).toMatch(/^inbox\s+http\s+yes\s+all\s+yes\s+closed$/m);
+    expect(table.stdout).toMatch(
+      /^audit\s+.*\s+open since \S+, next probe \S+: 5 failed attempts in a row \(last: http_503\)$/m,
+    );
+    const json = JSON.parse(
+      (await runCli(['targets', 'list', '--json', '--config', configPath], withConfig)).stdout,
+    ) as {
+      targets: Array<{ service: string; paused: boolean; breaker: { state: string } }>;
+    };
+    expect(json.targets.find((t) => t.service === 'inbox')).toMatchObject({
+      paused: true,
+      breaker: { state: 'closed' },
+    });
+    expect(json.targets.find((t) => t.service === 'audit')).toMatchObject({
+      paused: false,
+      breaker: { state: 'open' },
+    });
+
+    const resumed = await runCli(['targets', 'resume', 'inbox', '--config', configPath], withConfig);
+    expect(resumed.stdout).toContain('Target inbox resumed');
+    expect(
+      JSON.parse((await runCli(['targets', 'list', '--json', '--config', configPath], withConfig)).stdout),
+    ).toMatchObject({
+      targets: expect.arrayContaining([
+        expect.objectContaining({ service: 'inbox', paused: false }),
+      ]) as unknown,
+    });
+    // An unknown target, or one that is not a name at all: refused, nothing paused.
+    for (const bad of ['nobody', '../x:y', '*']) {
+      const refused = await runCli(['targets', 'pause', bad, '--config', configPath], withConfig);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/no target named .* is known to this deployment/);
+    }
+    await redis.del(deploymentKeys(prefix).breaker('audit'));
   });
 
   it("the dashboard writes its config's targets to the registry too", async () => {
