@@ -14,7 +14,7 @@ import { envInt, quietly } from './common.js';
 import { runCost } from './cost.js';
 import { runDelivery } from './delivery.js';
 import { runLatency } from './latency.js';
-import { markdownTable, type BenchResult } from './harness/measure.js';
+import { markdownTable, summaryLine, type BenchResult } from './harness/measure.js';
 import { startRig, type Rig } from './harness/rig.js';
 import { runPublish } from './publish.js';
 
@@ -74,23 +74,7 @@ async function main(): Promise<void> {
     `\n${results.length} figures in ${((performance.now() - started) / 1000).toFixed(1)} s; goals met: ${met}, ` +
       `not met: ${missed.length}${missed.length ? ` (${missed.join('; ')})` : ''}`,
   );
-  const round = (x: number) => (Number.isFinite(x) ? Number(x.toPrecision(4)) : null);
-  console.log(
-    JSON.stringify({
-      suite: 'user-sync',
-      quick,
-      results: results.map((r) => ({
-        name: r.name,
-        project: round(r.project),
-        baseline: round(r.baseline),
-        unit: r.unit,
-        ratio: round(r.ratio),
-        goal: r.goal,
-        goalOn: r.goalOn,
-        ok: r.ok,
-      })),
-    }),
-  );
+  console.log(summaryLine('user-sync', quick, results));
   if (failed) process.exit(1);
 }
 

@@ -135,3 +135,22 @@ export function markdownTable(results: readonly BenchResult[]): string {
   }
   return lines.join('\n');
 }
+
+/** The one JSON line a run ends with. */
+export function summaryLine(suite: string, quick: boolean, results: readonly BenchResult[]): string {
+  const round = (x: number) => (Number.isFinite(x) ? Number(x.toPrecision(4)) : null);
+  return JSON.stringify({
+    suite,
+    quick,
+    results: results.map((r) => ({
+      name: r.name,
+      project: round(r.project),
+      baseline: round(r.baseline),
+      unit: r.unit,
+      ratio: round(r.ratio),
+      goal: r.goal,
+      goalOn: r.goalOn,
+      ok: r.ok,
+    })),
+  });
+}

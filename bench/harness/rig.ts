@@ -60,7 +60,7 @@ export async function startRig(quick: boolean, timeoutMs: number, workerProcesse
 
 /** Runs `work(i)` for i in [0, n) with at most `parallelism` calls in flight. */
 export async function inParallel(
-  rig: Rig,
+  deadline: Deadline,
   n: number,
   parallelism: number,
   work: (i: number) => Promise<unknown>,
@@ -68,11 +68,11 @@ export async function inParallel(
   let next = 0;
   const lane = async () => {
     while (next < n) {
-      if (rig.deadline.signal.aborted) throw rig.deadline.signal.reason as Error;
+      if (deadline.signal.aborted) throw deadline.signal.reason as Error;
       await work(next++);
     }
   };
-  await rig.deadline.bounded(Promise.all(Array.from({ length: Math.min(n, parallelism) }, lane)));
+  await deadline.bounded(Promise.all(Array.from({ length: Math.min(n, parallelism) }, lane)));
 }
 
 /** How events are published: one at a time (32 in flight), or in batches. */
@@ -87,8 +87,11 @@ export interface Producer {
   close(): Promise<void>;
 }
 
+/** What a producer needs of the rig (a publisher process builds just this). */
+export type ProducerRig = Pick<Rig, 'publishRedis' | 'receiverUrl' | 'deadline'>;
+
 export function producer(
-  rig: Rig,
+  rig: ProducerRig,
   side: Side,
   targets: readonly string[],
   kind: TargetKind = 'http',
@@ -102,7 +105,7 @@ export function producer(
     return {
       publish: async (events, mode) => {
         if (mode.kind === 'one') {
-          await inParallel(rig, events.length, mode.parallelism, async (i) => {
+          await inParallel(rig.deadline, events.length, mode.parallelism, async (i) => {
             const event = events[i] as BenchEvent;
             event.user.sent_at = nowAbs();
             await publisher.publishUserCreated(event.user, { id: event.id });
@@ -110,7 +113,7 @@ export function producer(
           return;
         }
         const batches = Math.ceil(events.length / mode.batch);
-        await inParallel(rig, batches, mode.parallelism, async (b) => {
+        await inParallel(rig.deadline, batches, mode.parallelism, async (b) => {
           const batch = events.slice(b * mode.batch, (b + 1) * mode.batch);
           const at = nowAbs();
           for (const event of batch) event.user.sent_at = at;
@@ -134,7 +137,7 @@ export function producer(
   return {
     publish: async (events, mode) => {
       if (mode.kind === 'one') {
-        await inParallel(rig, events.length, mode.parallelism, async (i) => {
+        await inParallel(rig.deadline, events.length, mode.parallelism, async (i) => {
           const event = events[i] as BenchEvent;
           event.user.sent_at = nowAbs();
           // One target: a plain add; more: all of the event's jobs at once, atomically.
@@ -146,7 +149,7 @@ export function producer(
         return;
       }
       const batches = Math.ceil(events.length / mode.batch);
-      await inParallel(rig, batches, mode.parallelism, async (b) => {
+      await inParallel(rig.deadline, batches, mode.parallelism, async (b) => {
         const batch = events.slice(b * mode.batch, (b + 1) * mode.batch);
         const at = nowAbs();
         for (const event of batch) event.user.sent_at = at;
