@@ -103,7 +103,7 @@ async function measure(rig: Rig, side: Side, n: number, explain: boolean): Promi
 
 export async function runCost(rig: Rig): Promise<BenchResult[]> {
   const rounds = rig.quick ? 1 : 3;
-  const n = rig.quick ? 500 : 5_000;
+  const n = rig.quick ? 300 : 5_000;
   console.log(`cost: Redis memory, ${n} users × 3 HTTP targets, ~200-byte snapshots, ${rounds} round(s)`);
   let explained = 0;
   const runs = await interleaved(

@@ -14,7 +14,7 @@ const TARGETS = targetNames(3);
 
 export async function runLatency(rig: Rig): Promise<BenchResult[]> {
   const rounds = 3;
-  const seconds = rig.quick ? 0.5 : 6;
+  const seconds = rig.quick ? 0.4 : 6;
   const run = (side: Side, rate?: number, events = Math.round((rate ?? 0) * seconds)) =>
     deliver(rig, {
       side,

@@ -22,7 +22,7 @@ const pick = (
 
 export async function runPublish(rig: Rig): Promise<BenchResult[]> {
   const rounds = rig.quick ? 3 : 5;
-  const n = rig.quick ? 400 : 5_000;
+  const n = rig.quick ? 300 : 5_000;
   console.log(`publish: ${n} events × 3 targets, ~200-byte snapshots, ${rounds} rounds`);
   const one: PublishMode = { kind: 'one', parallelism: 32 };
   const single = await interleaved(
@@ -51,7 +51,7 @@ export async function runPublish(rig: Rig): Promise<BenchResult[]> {
     ),
   ];
 
-  const nMany = rig.quick ? 600 : 10_000;
+  const nMany = rig.quick ? 400 : 10_000;
   for (const raw of ['queue', 'flow'] as const) {
     const mode: PublishMode = { kind: 'many', batch: 100, parallelism: 4, raw };
     const many = await interleaved(
