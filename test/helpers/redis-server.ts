@@ -49,7 +49,15 @@ async function waitForPing(url: string, timeoutMs = 5_000): Promise<void> {
   }
 }
 
-export async function startOwnRedis(): Promise<OwnRedis> {
+export interface OwnRedisOptions {
+  /**
+   * AOF with `appendfsync always` (default true), as crash tests need; false runs without any
+   * persistence, as benchmarks want (no disk write on the measured path).
+   */
+  persistence?: boolean;
+}
+
+export async function startOwnRedis({ persistence = true }: OwnRedisOptions = {}): Promise<OwnRedis> {
   const port = await freePort();
   const dir = mkdtempSync(path.join(tmpdir(), 'user-sync-redis-'));
   const url = `redis://127.0.0.1:${port}`;
@@ -65,7 +73,7 @@ export async function startOwnRedis(): Promise<OwnRedis> {
         '--dir',
         dir,
         '--appendonly',
-        'yes',
+        persistence ? 'yes' : 'no',
         '--appendfsync',
         'always',
         '--save',
