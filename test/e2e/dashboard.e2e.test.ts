@@ -6,16 +6,16 @@
  *
  *   npm run test:e2e        (CHROMIUM_PATH overrides the browser's path)
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
 import { startDashboard, type DashboardServer, type UserSnapshot } from '../../src/index.js';
+import { launchChromium } from '../helpers/browser.js';
 import { ROOT } from '../helpers/cli.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { waitFor } from '../helpers/redis.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const LOGIN = { username: 'operator', password: 'e2e-password-123' };
 const VIEWER = { username: 'viewer', password: 'e2e-viewer-456' };
 const SCREENSHOTS = path.join(ROOT, 'test-results');
@@ -28,9 +28,6 @@ describe('dashboard in headless Chromium', () => {
   let browser: Browser;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`);
-    }
     mkdirSync(SCREENSHOTS, { recursive: true });
     h = await startHarness({ httpTargets: 1, redisTarget: false, handlerTarget: false });
     dashboard = await startDashboard({
@@ -39,20 +36,7 @@ describe('dashboard in headless Chromium', () => {
       host: '127.0.0.1',
       port: 0,
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      // As root, in a sandboxed container, on a machine with no network but loopback.
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {

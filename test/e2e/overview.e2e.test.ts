@@ -8,19 +8,19 @@
  *
  *   npm run test:e2e        (CHROMIUM_PATH overrides the browser's path)
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import { startDashboard, type DashboardServer, type UserSnapshot } from '../../src/index.js';
 import { rateSlot, RATE_TTL_SECONDS } from '../../src/jobs/rate.js';
+import { launchChromium } from '../helpers/browser.js';
 import { ROOT } from '../helpers/cli.js';
 import { newSecret, startHarness, type Harness } from '../helpers/harness.js';
 import { startHttpTarget, type HttpTarget } from '../helpers/http-target.js';
 import { waitFor } from '../helpers/redis.js';
 import { startStateReceiver, type StateReceiver } from '../helpers/state-receiver.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const OPERATOR = { username: 'operator', password: 'e2e-password-123' };
 const VIEWER = { username: 'viewer', password: 'e2e-viewer-456' };
 const SCREENSHOTS = path.join(ROOT, 'test-results', 'overview');
@@ -66,9 +66,6 @@ describe('overview page in headless Chromium', () => {
   const row = (page: Page, service: string) => page.locator(`tr[data-service="${service}"]`);
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`);
-    }
     mkdirSync(SCREENSHOTS, { recursive: true });
     orders = await startStateReceiver();
     billing = await startHttpTarget();
@@ -96,19 +93,7 @@ describe('overview page in headless Chromium', () => {
       host: '127.0.0.1',
       port: 0,
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
 
     // An hour of history for the charts: the earlier minutes' counters, as the delivery script
     // writes them (rate.ts); the current minute is what the workers deliver below.

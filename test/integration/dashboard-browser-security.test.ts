@@ -3,7 +3,6 @@
  * DNS rebinding, and password guessing — each attacked on a real dashboard, real Redis, real
  * jobs.
  */
-import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import winston from 'winston';
@@ -16,18 +15,10 @@ import {
 import { PAGE_CSP, SECURITY_HEADERS } from '../../src/dashboard/security.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { basicAuth, httpRequest, type RawResponse } from '../helpers/http-request.js';
+import { dashboardLogins } from '../helpers/browser.js';
 import { waitFor } from '../helpers/redis.js';
 
-const OPERATOR = {
-  username: 'otto',
-  password: `op-${randomBytes(8).toString('hex')}`,
-  role: 'operator' as const,
-};
-const VIEWER = {
-  username: 'vera',
-  password: `vw-${randomBytes(8).toString('hex')}`,
-  role: 'viewer' as const,
-};
+const { OPERATOR, VIEWER } = dashboardLogins();
 const AUTH: DashboardAuth = { users: [OPERATOR, VIEWER] };
 const AS_OPERATOR = basicAuth(OPERATOR.username, OPERATOR.password);
 const AS_VIEWER = basicAuth(VIEWER.username, VIEWER.password);

@@ -17,19 +17,11 @@ import { NEVER_ALLOWED } from '../../src/dashboard/board-guard.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { startHttpTarget, type HttpTarget } from '../helpers/http-target.js';
 import { basicAuth } from '../helpers/http-request.js';
+import { dashboardLogins } from '../helpers/browser.js';
 import { waitFor } from '../helpers/redis.js';
 
 const LEGACY = { username: 'root-ops', password: `legacy-${randomBytes(8).toString('hex')}` };
-const OPERATOR = {
-  username: 'otto',
-  password: `op-${randomBytes(8).toString('hex')}`,
-  role: 'operator' as const,
-};
-const VIEWER = {
-  username: 'vera',
-  password: `vw-${randomBytes(8).toString('hex')}`,
-  role: 'viewer' as const,
-};
+const { OPERATOR, VIEWER } = dashboardLogins();
 const OPERATOR_TOKEN = `opt_${randomBytes(16).toString('hex')}`;
 const VIEWER_TOKEN = `vwt_${randomBytes(16).toString('hex')}`;
 const AUTH: DashboardAuth = {

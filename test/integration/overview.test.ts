@@ -4,7 +4,6 @@
  * API, one is disabled, one turns every delivery away (dead letters); the figures shown must be
  * the run's. Then the page: escaping of what Redis holds, roles, strict parameters.
  */
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startDashboard, type DashboardServer, type UserSnapshot } from '../../src/index.js';
 import type { Overview, OverviewTarget } from '../../src/dashboard/overview.js';
@@ -12,18 +11,10 @@ import { PAGE_CSP } from '../../src/dashboard/security.js';
 import { RATE_TTL_SECONDS, rateSlot } from '../../src/jobs/rate.js';
 import { newSecret, startHarness, type Harness } from '../helpers/harness.js';
 import { basicAuth, httpRequest, type RawResponse } from '../helpers/http-request.js';
+import { dashboardLogins } from '../helpers/browser.js';
 import { waitFor } from '../helpers/redis.js';
 
-const OPERATOR = {
-  username: 'otto',
-  password: `op-${randomBytes(8).toString('hex')}`,
-  role: 'operator' as const,
-};
-const VIEWER = {
-  username: 'vera',
-  password: `vw-${randomBytes(8).toString('hex')}`,
-  role: 'viewer' as const,
-};
+const { OPERATOR, VIEWER } = dashboardLogins();
 const AS = {
   operator: basicAuth(OPERATOR.username, OPERATOR.password),
   viewer: basicAuth(VIEWER.username, VIEWER.password),
