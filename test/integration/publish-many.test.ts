@@ -1,11 +1,19 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import type { Redis } from 'ioredis';
-import { QueueFullError, ValidationError, type UserEventInput } from '../../src/index.js';
+import { Redis } from 'ioredis';
+import {
+  QueueFullError,
+  UserEventSubscriber,
+  UserSyncService,
+  ValidationError,
+  createLogger,
+  type UserEventInput,
+} from '../../src/index.js';
 import { parseLedger } from '../../src/jobs/ledger.js';
 import { partitionOf } from '../../src/jobs/names.js';
 import { MAX_SCRIPT_BATCH } from '../../src/producers/publisher.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
-import { testRedis, waitFor } from '../helpers/redis.js';
+import { uniquePrefix } from '../helpers/redis.js';
+import { startOwnRedis } from '../helpers/redis-server.js';
 
 const created = (id: number | string, extra: Partial<UserEventInput> = {}): UserEventInput => ({
   type: 'user.created',
@@ -14,37 +22,31 @@ const created = (id: number | string, extra: Partial<UserEventInput> = {}): User
 });
 
 /**
- * Counts the scripts Redis runs on keys of a deployment (its partitions' prefixes included)
- * while `body` runs, with MONITOR on a connection of its own (other tests share this Redis;
- * their keys carry other names).
+ * Counts the scripts a Redis runs while `body` runs: `INFO commandstats` before and after. The
+ * Redis must be this test's own (no other test's traffic). MONITOR was used before; ioredis can
+ * lose its footing when monitor lines arrive in the same read as MONITOR's own OK, which a busy
+ * shared Redis made happen.
  */
-async function scriptsRunUnder(prefix: string, body: () => Promise<void>): Promise<number> {
-  const name = prefix.replace(/[{}]/g, '');
-  const base = testRedis();
-  const monitor = (await base.monitor()) as Redis & NodeJS.EventEmitter;
-  const marker = `end-of-${name}`;
-  let count = 0;
-  let ended = false;
-  monitor.on('monitor', (_time: string, args: string[]) => {
-    const command = (args[0] ?? '').toLowerCase();
-    if ((command === 'evalsha' || command === 'eval') && args.some((a) => a.includes(name))) count += 1;
-    if (command === 'echo' && args[1] === marker) ended = true;
-  });
-  try {
-    await body();
-    // MONITOR lines arrive asynchronously, in order: an ECHO after the body marks the end.
-    await base.echo(marker);
-    await waitFor(() => Promise.resolve(ended), { what: 'the monitor to see the end marker' });
-    return count;
-  } finally {
-    monitor.disconnect();
-    base.disconnect();
-  }
+async function scriptsRun(redis: Redis, body: () => Promise<void>): Promise<number> {
+  const calls = async () => {
+    const info = await redis.info('commandstats');
+    // Scripts that ran: an EVALSHA refused with NOSCRIPT (a failed call) is followed by its EVAL.
+    let n = 0;
+    for (const m of info.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+),.*failed_calls=(\d+)/gm))
+      n += Number(m[1]) - Number(m[2]);
+    return n;
+  };
+  const before = await calls();
+  await body();
+  return (await calls()) - before;
 }
 
 describe('publishMany', () => {
-  let h: Harness;
-  afterEach(async () => h?.close());
+  let h: Harness | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
 
   it('reports a bad event by its index and still publishes the others, each all or nothing', async () => {
     h = await startHarness({ start: false, httpTargets: 1, redisTarget: false, handlerTarget: false });
@@ -127,35 +129,47 @@ describe('publishMany', () => {
   });
 
   it('one script per partition touched, and per MAX_SCRIPT_BATCH events of one partition', async () => {
-    h = await startHarness({
-      start: false,
-      httpTargets: 1,
-      redisTarget: false,
-      handlerTarget: false,
-      config: { partitions: 4, queueSize: 100_000 },
-    });
-    const publisher = h.service.createPublisher('accounts');
-    await publisher.publishMany([created(0)]); // the partitions check, outside the count
-    const ids = Array.from({ length: 40 }, (_, i) => i + 1);
-    const touched = new Set(ids.map((id) => partitionOf(id, 4)));
-    expect(touched.size).toBe(4);
-    const scripts = await scriptsRunUnder(h.prefix, async () => {
-      const outcomes = await publisher.publishMany(ids.map((id) => created(id)));
-      expect(outcomes.every((o) => o.ok)).toBe(true);
-    });
-    expect(scripts).toBe(4);
+    // A Redis of its own: the scripts counted are this test's only.
+    const own = await startOwnRedis({ persistence: false });
+    const redis = new Redis(own.url);
+    const service = new UserSyncService(
+      {
+        prefix: uniquePrefix('scripts'),
+        partitions: 4,
+        queueSize: 100_000,
+        targets: [{ service: 'audit', kind: 'handler' }],
+      },
+      redis,
+      { subscriber: new UserEventSubscriber(), logger: createLogger({ silent: true }) },
+    );
+    try {
+      const publisher = service.createPublisher('accounts');
+      await publisher.publishMany([created(0)]); // loads the script, checks the partitions: outside the count
+      const ids = Array.from({ length: 40 }, (_, i) => i + 1);
+      const touched = new Set(ids.map((id) => partitionOf(id, 4)));
+      expect(touched.size).toBe(4);
+      const scripts = await scriptsRun(redis, async () => {
+        const outcomes = await publisher.publishMany(ids.map((id) => created(id)));
+        expect(outcomes.every((o) => o.ok)).toBe(true);
+      });
+      expect(scripts).toBe(4);
 
-    // A large batch of one partition is cut into calls of MAX_SCRIPT_BATCH, in order.
-    const samePartition = Array.from({ length: 2_000 }, (_, i) => 1_000 + i)
-      .filter((id) => partitionOf(id, 4) === 0)
-      .slice(0, MAX_SCRIPT_BATCH * 2 + 1);
-    const big = await scriptsRunUnder(h.prefix, async () => {
-      const events = samePartition.flatMap((id) => [created(id), created(id, { type: 'user.updated' })]);
-      const outcomes = await publisher.publishMany(events);
-      expect(outcomes.every((o) => o.ok)).toBe(true);
-      expect(outcomes.map((o) => (o.ok ? o.result.version : 0))).toEqual(events.map((_, i) => (i % 2) + 1));
-    });
-    expect(big).toBe(Math.ceil((samePartition.length * 2) / MAX_SCRIPT_BATCH));
+      // A large batch of one partition is cut into calls of MAX_SCRIPT_BATCH, in order.
+      const samePartition = Array.from({ length: 2_000 }, (_, i) => 1_000 + i)
+        .filter((id) => partitionOf(id, 4) === 0)
+        .slice(0, MAX_SCRIPT_BATCH * 2 + 1);
+      const big = await scriptsRun(redis, async () => {
+        const events = samePartition.flatMap((id) => [created(id), created(id, { type: 'user.updated' })]);
+        const outcomes = await publisher.publishMany(events);
+        expect(outcomes.every((o) => o.ok)).toBe(true);
+        expect(outcomes.map((o) => (o.ok ? o.result.version : 0))).toEqual(events.map((_, i) => (i % 2) + 1));
+      });
+      expect(big).toBe(Math.ceil((samePartition.length * 2) / MAX_SCRIPT_BATCH));
+    } finally {
+      await service.stop();
+      await redis.quit();
+      await own.destroy();
+    }
   });
 
   it('an empty batch does nothing', async () => {
