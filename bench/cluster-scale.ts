@@ -40,6 +40,8 @@ type PerMaster = Map<string, number>;
 interface ScaleRun {
   publishPerSec: number;
   deliverPerSec: number;
+  /** The worker processes' CPU per 1,000 deliveries (all of them together). */
+  workerCpu: number;
   /** Redis CPU ms per 1,000 publishes / deliveries of the run, by master. */
   publishCpu: PerMaster;
   deliverCpu: PerMaster;
@@ -94,6 +96,7 @@ async function scaleRun(rig: Rig, setup: Setup, processes: number, n: number): P
   return {
     publishPerSec: figures.publishPerSec,
     deliverPerSec: figures.perSec,
+    workerCpu: figures.cpuMsPer1000,
     publishCpu: per(perMasterDelta(at('queued'), at('empty')), n, 1000),
     deliverCpu: per(perMasterDelta(at('done'), at('timing')), n, 1000),
     users,
@@ -150,6 +153,11 @@ export async function runScale(
           pick((x) => x.deliverPerSec),
         ),
         result(
+          `${setup.label}, ${processes} worker process(es): worker CPU per 1,000 deliveries`,
+          'ms',
+          pick((x) => x.workerCpu),
+        ),
+        result(
           `${setup.label}, ${processes} worker process(es): Redis CPU per 1,000 deliveries, all masters`,
           'ms',
           pick((x) => total(x.deliverCpu)),
@@ -203,8 +211,8 @@ function throughputTable(
   of: (setup: Setup, processes?: number) => ScaleRun[],
 ): string {
   const lines = [
-    '| setup | worker processes | publishes/s | deliveries/s | Redis CPU ms per 1,000 deliveries, total (per master) |',
-    '|---|---:|---:|---:|---|',
+    '| setup | worker processes | publishes/s | deliveries/s | worker CPU ms per 1,000 deliveries | Redis CPU ms per 1,000 deliveries, total (per master) |',
+    '|---|---:|---:|---:|---:|---|',
   ];
   for (const setup of setups) {
     for (const processes of PROCESSES) {
@@ -213,7 +221,7 @@ function throughputTable(
       const total = median(runs.map((x) => [...x.deliverCpu.values()].reduce((a, b) => a + b, 0)));
       lines.push(
         `| ${setup.label} | ${processes} | ${fmt(median(runs.map((x) => x.publishPerSec)))} | ` +
-          `${fmt(median(runs.map((x) => x.deliverPerSec)))} | ${fmt(total)}${cpu.size > 1 ? ` (${spread(cpu)})` : ''} |`,
+          `${fmt(median(runs.map((x) => x.deliverPerSec)))} | ${fmt(median(runs.map((x) => x.workerCpu)))} | ${fmt(total)}${cpu.size > 1 ? ` (${spread(cpu)})` : ''} |`,
       );
     }
   }
