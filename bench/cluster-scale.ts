@@ -14,7 +14,7 @@
  * Rounds run every (setup, processes) pair, in reverse order every other round, and each figure
  * is the median of its rounds.
  */
-import { partitionOf } from '../src/jobs/names.js';
+import { Keyspace } from '../src/jobs/names.js';
 import { fmt, median, result, type BenchResult } from './harness/measure.js';
 import { PREFIX, deliver, type DeliveryStage, type Rig } from './harness/rig.js';
 import {
@@ -45,6 +45,8 @@ interface ScaleRun {
   /** Redis CPU ms per 1,000 publishes / deliveries of the run, by master. */
   publishCpu: PerMaster;
   deliverCpu: PerMaster;
+  /** The replicas' CPU per 1,000 deliveries, all of them together. */
+  replicaCpu: number;
   /** Users whose partition the master holds. */
   users: PerMaster;
   /** Bytes per user on its master: everything queued, and at rest. */
@@ -64,11 +66,14 @@ async function scaleRun(rig: Rig, setup: Setup, processes: number, n: number): P
   const { store } = setup;
   const events = makeEvents(n);
   const users: PerMaster = new Map(store.masters().map(({ name }) => [name, 0]));
+  const keyspace = new Keyspace(PREFIX, store.partitions);
   for (const e of events) {
-    const master = store.masterOf(PREFIX, partitionOf(e.user.id, store.partitions));
+    const master = store.masterOf(keyspace.forUser(e.user.id).prefix);
     users.set(master, (users.get(master) ?? 0) + 1);
   }
   const cpu: Partial<Record<DeliveryStage, PerMaster>> = {};
+  const replicaCpu: Partial<Record<DeliveryStage, number>> = {};
+  const sum = (m: PerMaster) => [...m.values()].reduce((a, b) => a + b, 0);
   let empty: PerMaster = new Map();
   let queued: PerMaster = new Map();
   const figures = await deliver(
@@ -85,6 +90,7 @@ async function scaleRun(rig: Rig, setup: Setup, processes: number, n: number): P
       probe: async (stage) => {
         if (stage === 'empty') empty = await memoryByMaster(store);
         cpu[stage] = await cpuMsByMaster(store);
+        replicaCpu[stage] = sum(await cpuMsByMaster(store, store.replicas()));
         if (stage === 'queued') queued = await memoryByMaster(store);
       },
     },
@@ -99,6 +105,7 @@ async function scaleRun(rig: Rig, setup: Setup, processes: number, n: number): P
     workerCpu: figures.cpuMsPer1000,
     publishCpu: per(perMasterDelta(at('queued'), at('empty')), n, 1000),
     deliverCpu: per(perMasterDelta(at('done'), at('timing')), n, 1000),
+    replicaCpu: (((replicaCpu.done as number) - (replicaCpu.timing as number)) / n) * 1000,
     users,
     queuedBytes: per(perMasterDelta(queued, empty), users, 1),
     restBytes: per(perMasterDelta(rest, empty), users, 1),
@@ -163,6 +170,15 @@ export async function runScale(
           pick((x) => total(x.deliverCpu)),
         ),
       );
+      if (setup.store.replicas().length) {
+        results.push(
+          result(
+            `${setup.label}, ${processes} worker process(es): Redis CPU per 1,000 deliveries, all replicas`,
+            'ms',
+            pick((x) => x.replicaCpu),
+          ),
+        );
+      }
     }
   }
   for (const setup of setups.filter((s) => s.store.masters().length > 1)) {
@@ -211,8 +227,8 @@ function throughputTable(
   of: (setup: Setup, processes?: number) => ScaleRun[],
 ): string {
   const lines = [
-    '| setup | worker processes | publishes/s | deliveries/s | worker CPU ms per 1,000 deliveries | Redis CPU ms per 1,000 deliveries, total (per master) |',
-    '|---|---:|---:|---:|---:|---|',
+    '| setup | worker processes | publishes/s | deliveries/s | worker CPU ms per 1,000 deliveries | Redis CPU ms per 1,000 deliveries: masters, total (each) | replicas |',
+    '|---|---:|---:|---:|---:|---|---:|',
   ];
   for (const setup of setups) {
     for (const processes of PROCESSES) {
@@ -221,7 +237,8 @@ function throughputTable(
       const total = median(runs.map((x) => [...x.deliverCpu.values()].reduce((a, b) => a + b, 0)));
       lines.push(
         `| ${setup.label} | ${processes} | ${fmt(median(runs.map((x) => x.publishPerSec)))} | ` +
-          `${fmt(median(runs.map((x) => x.deliverPerSec)))} | ${fmt(median(runs.map((x) => x.workerCpu)))} | ${fmt(total)}${cpu.size > 1 ? ` (${spread(cpu)})` : ''} |`,
+          `${fmt(median(runs.map((x) => x.deliverPerSec)))} | ${fmt(median(runs.map((x) => x.workerCpu)))} | ${fmt(total)}${cpu.size > 1 ? ` (${spread(cpu)})` : ''} | ` +
+          `${setup.store.replicas().length ? fmt(median(runs.map((x) => x.replicaCpu))) : '–'} |`,
       );
     }
   }

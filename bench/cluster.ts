@@ -13,7 +13,7 @@
  *    starts on flushed masters.
  * Prints each figure as it is known, the tables for docs/performance.md, and one JSON summary line.
  *
- *   npm run bench:cluster              # scale: 3 rounds of 2,000 users; replicaAcks: 5 rounds of 3,000 events
+ *   npm run bench:cluster              # scale: 5 rounds of 2,000 users; replicaAcks: 5 rounds of 3,000 events
  *   npm run bench:cluster -- --quick   # scale: 1 round of 300; replicaAcks: 3 rounds of 600
  */
 import os from 'node:os';
@@ -108,7 +108,7 @@ async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const rounds = quick ? 3 : 5;
   const n = quick ? 600 : 3_000;
-  const scaleRounds = quick ? 1 : 3;
+  const scaleRounds = quick ? 1 : 5;
   const users = quick ? 300 : 2_000;
   const rig = await startRig(quick, envInt('BENCH_TIMEOUT_MS', quick ? 120_000 : 600_000), 4);
   const { deadline } = rig;
@@ -132,7 +132,8 @@ async function main(): Promise<void> {
     console.log(
       `user-sync on Redis Cluster${quick ? ' (quick)' : ''}: node ${process.version}, redis ${rig.redis.version}, ` +
         `${os.cpus().length} cores, load ${load}; cluster of 3 masters + 3 replicas on loopback ` +
-        `(${describeMasters(onCluster)}), single Redis ${rig.redis.url}`,
+        `(${describeMasters(onCluster)}; the deployment-wide keys, ${PREFIX}, on ${onCluster.masterOf(PREFIX)}), ` +
+        `single Redis ${rig.redis.url}`,
     );
     console.log(
       `idle Redis CPU, ms per s: single ${await idleCpu(rig.store, 2_000)}; cluster ${await idleCpu(onCluster, 2_000)}`,

@@ -6,7 +6,6 @@
  */
 import calculateSlot from 'cluster-key-slot';
 import type { Cluster, Redis } from 'ioredis';
-import { Keyspace } from '../../src/jobs/names.js';
 import type { WorkerSpec } from '../children/worker.js';
 import type { BenchRedis } from './redis.js';
 
@@ -19,8 +18,10 @@ export interface Store {
   partitions: number;
   /** Every master now, named for reports (a cluster's by port), each on a connection to it alone. */
   masters(): Array<{ name: string; redis: Redis }>;
-  /** The name of the master that holds a partition's keys (under `prefix`). */
-  masterOf(prefix: string, partition: number): string;
+  /** Every replica now (none on the single Redis), likewise: their CPU is a cost of the cluster too. */
+  replicas(): Array<{ name: string; redis: Redis }>;
+  /** The name of the master that holds `key` (a prefix with its `{hash tag}` will do). */
+  masterOf(key: string): string;
 }
 
 /** The private single Redis, with `partitions` (1: today's layout). */
@@ -30,6 +31,7 @@ export function singleStore(redis: BenchRedis, connection: Redis, partitions = 1
     workerConnection: { redisUrl: redis.url },
     partitions,
     masters: () => [{ name: 'redis', redis: redis.admin }],
+    replicas: () => [],
     masterOf: () => 'redis',
   };
 }
@@ -54,10 +56,11 @@ export function clusterStore(client: Cluster, nodes: string, partitions: number)
         .nodes('master')
         .map((redis) => ({ name: nameOf(Number(redis.options.port)), redis }))
         .sort((a, b) => a.name.localeCompare(b.name)),
-    masterOf: (prefix, partition) => {
-      const slotPrefix = new Keyspace(prefix, partitions).partition(partition).prefix;
-      const owner = client.slots[calculateSlot(slotPrefix)]?.[0];
-      if (!owner) throw new Error(`no master known for partition ${partition} (${slotPrefix})`);
+    replicas: () =>
+      client.nodes('slave').map((redis) => ({ name: `replica ${String(redis.options.port)}`, redis })),
+    masterOf: (key) => {
+      const owner = client.slots[calculateSlot(key)]?.[0];
+      if (!owner) throw new Error(`no master known for the slot of ${key}`);
       return nameOf(Number(owner.split(':').pop()));
     },
   };
@@ -81,11 +84,13 @@ export async function flushStore(store: Store): Promise<void> {
   );
 }
 
-/** `INFO <section>` of every master, as `field → number` per master name. */
-async function infoNumbers(store: Store, section: string): Promise<Map<string, Map<string, number>>> {
+type Nodes = ReturnType<Store['masters']>;
+
+/** `INFO <section>` of each node, as `field → number` per node name. */
+async function infoNumbers(nodes: Nodes, section: string): Promise<Map<string, Map<string, number>>> {
   const out = new Map<string, Map<string, number>>();
   await Promise.all(
-    store.masters().map(async ({ name, redis }) => {
+    nodes.map(async ({ name, redis }) => {
       const fields = new Map<string, number>();
       for (const [, key, value] of (await redis.info(section)).matchAll(/^([a-z_\d]+):([\d.]+)\r?$/gm)) {
         fields.set(key as string, Number(value));
@@ -96,9 +101,15 @@ async function infoNumbers(store: Store, section: string): Promise<Map<string, M
   return out;
 }
 
-/** CPU time (ms, `used_cpu_sys` + `used_cpu_user`) each master has used since it started. */
-export async function cpuMsByMaster(store: Store): Promise<Map<string, number>> {
-  const info = await infoNumbers(store, 'cpu');
+/**
+ * CPU time (ms, `used_cpu_sys` + `used_cpu_user`) each master (or each of `nodes`) has used
+ * since it started.
+ */
+export async function cpuMsByMaster(
+  store: Store,
+  nodes: Nodes = store.masters(),
+): Promise<Map<string, number>> {
+  const info = await infoNumbers(nodes, 'cpu');
   return new Map(
     [...info].map(([name, f]) => [
       name,
@@ -116,7 +127,7 @@ export async function cpuMsByMaster(store: Store): Promise<Map<string, number>> 
  */
 export async function memoryByMaster(store: Store): Promise<Map<string, number>> {
   await Promise.all(store.masters().map(({ redis }) => redis.call('MEMORY', 'PURGE')));
-  const info = await infoNumbers(store, 'memory');
+  const info = await infoNumbers(store.masters(), 'memory');
   return new Map(
     [...info].map(([name, f]) => [
       name,
