@@ -13,7 +13,8 @@
 import type { Redis } from 'ioredis';
 import { interleaved, result, type BenchResult } from './harness/measure.js';
 import { usedMemory } from './harness/redis.js';
-import { PREFIX, deliver, type Rig, type Side } from './harness/rig.js';
+import { PREFIX, deliver, type DeliveryStage, type Rig, type Side } from './harness/rig.js';
+import { deleteMatching } from './harness/store.js';
 import { makeEvents, targetNames } from './harness/workload.js';
 
 const TARGETS = targetNames(3);
@@ -23,15 +24,6 @@ interface Memory {
   retainedPerDelivery: number;
   dedupePerEvent: number;
   atRestPerUser: number;
-}
-
-async function deleteMatching(redis: Redis, pattern: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.del(...keys);
-  } while (cursor !== '0');
 }
 
 /**
@@ -63,8 +55,8 @@ async function breakdown(redis: Redis): Promise<string[]> {
 
 async function measure(rig: Rig, side: Side, n: number, explain: boolean): Promise<Memory> {
   const redis = rig.redis.admin;
-  const at: Partial<Record<'empty' | 'queued', number>> = {};
-  const run = (events: number, probe?: (stage: 'empty' | 'queued') => Promise<void>) =>
+  const at: Partial<Record<DeliveryStage, number>> = {};
+  const run = (events: number, probe?: (stage: DeliveryStage) => Promise<void>) =>
     deliver(rig, {
       side,
       kind: 'http',
@@ -79,6 +71,7 @@ async function measure(rig: Rig, side: Side, n: number, explain: boolean): Promi
   // their bodies are not counted as per-user memory.
   await run(20);
   await run(n, async (stage) => {
+    if (stage !== 'empty' && stage !== 'queued') return;
     at[stage] = await usedMemory(redis);
     if (explain && stage === 'queued') {
       for (const line of await breakdown(redis)) console.log(`    ${side}, queued: ${line}`);
@@ -87,9 +80,9 @@ async function measure(rig: Rig, side: Side, n: number, explain: boolean): Promi
   const empty = at.empty as number;
   const delivered = await usedMemory(redis);
   const queuePattern = side === 'user-sync' ? `${PREFIX}:deliver.*` : `${PREFIX}:raw.*`;
-  await deleteMatching(redis, queuePattern);
+  await deleteMatching(rig.store, queuePattern);
   const withoutQueues = await usedMemory(redis);
-  await deleteMatching(redis, `${PREFIX}:event:*`);
+  await deleteMatching(rig.store, `${PREFIX}:event:*`);
   const atRest = await usedMemory(redis);
   if (explain) for (const line of await breakdown(redis)) console.log(`    ${side}, at rest: ${line}`);
   const deliveries = n * TARGETS.length;

@@ -15,7 +15,7 @@ serve({
     redis ??= new Redis(p.redisUrl, { maxRetriesPerRequest: 20 });
     const deadline = startDeadline(300_000);
     const side = producer(
-      { publishRedis: redis, receiverUrl: p.receiverUrl, deadline },
+      { store: { connection: redis, partitions: 1 }, receiverUrl: p.receiverUrl, deadline },
       'user-sync',
       targetNames(p.targets),
     );

@@ -18,7 +18,11 @@ import { rawQueue, userSyncConfig, type TargetKind } from '../harness/workload.j
 export interface WorkerSpec {
   side: 'user-sync' | 'bullmq';
   kind: TargetKind;
-  redisUrl: string;
+  /** The single Redis; or, user-sync only, `clusterNodes` (`host:port,…`) of a Redis Cluster. */
+  redisUrl?: string;
+  clusterNodes?: string;
+  /** user-sync's `partitions` (default 1); every process delivers every partition. */
+  partitions?: number;
   prefix: string;
   targets: string[];
   url?: string;
@@ -61,6 +65,7 @@ function failed(message: string): void {
 
 async function startUserSync(spec: WorkerSpec): Promise<() => Promise<void>> {
   const subscriber = new UserEventSubscriber().registerHandler('*', () => undefined);
+  // With clusterNodes (and no redisUrl) the service connects through a Cluster of its own.
   const service = new UserSyncService(userSyncConfig({ ...spec, kind: spec.kind }), spec.redisUrl, {
     logger: createLogger({ silent: true }),
     subscriber,
@@ -75,6 +80,7 @@ async function startUserSync(spec: WorkerSpec): Promise<() => Promise<void>> {
 }
 
 async function startRaw(spec: WorkerSpec): Promise<() => Promise<void>> {
+  if (spec.redisUrl === undefined) throw new Error('the raw baseline runs on a single Redis (redisUrl)');
   const redis = new Redis(spec.redisUrl, { maxRetriesPerRequest: null });
   const agent = new http.Agent({ keepAlive: true });
   const client = got.extend({

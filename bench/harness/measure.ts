@@ -60,7 +60,8 @@ export async function interleaved<T>(
   return out;
 }
 
-const fmt = (value: number) =>
+/** A figure as the reports print it: thousands grouped, 2 or 1 decimals below 10 or 100, `-` for none. */
+export const fmt = (value: number) =>
   !Number.isFinite(value)
     ? '-'
     : Math.abs(value) >= 100

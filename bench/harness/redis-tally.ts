@@ -3,7 +3,7 @@
  * sends is counted, by command or Lua script name (user-sync's scripts by their export name,
  * BullMQ's by the name it defined them under). A command sent alone is one round trip; a
  * pipeline or MULTI, one. (The server's own count, scripts' inner commands included, comes from
- * INFO commandstats: see `commandCalls` in redis.ts.)
+ * INFO commandstats: see `storeCommandCalls` in store.ts.)
  */
 import { Redis } from 'ioredis';
 import { SCRIPT_NAMES } from '../../src/jobs/scripts.js';

@@ -38,16 +38,7 @@ export async function startBenchRedis(): Promise<BenchRedis> {
   };
 }
 
-/** Calls served per command (INFO commandstats; commands that scripts run are counted too). */
-export async function commandCalls(redis: Redis): Promise<Map<string, number>> {
-  const calls = new Map<string, number>();
-  for (const [, name, n] of (await redis.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
-    calls.set(name as string, Number(n));
-  }
-  return calls;
-}
-
-/** Commands served between two `commandCalls`, less the benchmark's own INFO calls. */
+/** Commands served between two `storeCommandCalls` (store.ts), less the benchmark's own INFO calls. */
 export function commandsBetween(before: Map<string, number>, after: Map<string, number>): number {
   let total = 0;
   for (const [name, n] of after) if (name !== 'info') total += n - (before.get(name) ?? 0);

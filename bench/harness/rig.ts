@@ -8,12 +8,13 @@ import { setMaxListeners } from 'node:events';
 import { FlowProducer, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { UserEventPublisher, createLogger, parseConfig } from '../../src/index.js';
-import { deliveryQueueName } from '../../src/jobs/names.js';
+import { Keyspace } from '../../src/jobs/names.js';
 import type { WorkerSnapshot, WorkerSpec } from '../children/worker.js';
 import { startDeadline, type Deadline } from '../common.js';
 import { Child, nowAbs } from './ipc.js';
 import { redisTally } from './redis-tally.js';
-import { commandCalls, commandsBetween, startBenchRedis, type BenchRedis } from './redis.js';
+import { commandsBetween, startBenchRedis, type BenchRedis } from './redis.js';
+import { flushStore, singleStore, storeCommandCalls, type Store } from './store.js';
 import { SOURCE, rawJob, rawQueue, userSyncConfig, type BenchEvent, type TargetKind } from './workload.js';
 
 export type Side = 'user-sync' | 'bullmq';
@@ -23,8 +24,11 @@ export const PREFIX = '{bench}';
 export interface Rig {
   quick: boolean;
   redis: BenchRedis;
-  /** The connection both sides publish on. */
-  publishRedis: Redis;
+  /**
+   * Where runs keep their keys, and the connection both sides publish on: the private Redis with
+   * one partition; `{ ...rig, store }` runs the same primitives on another (bench/cluster.ts).
+   */
+  store: Store;
   receiver: Child;
   receiverUrl: string;
   /** Worker processes, started once and given a side and targets per run. */
@@ -38,13 +42,13 @@ export async function startRig(quick: boolean, timeoutMs: number, workerProcesse
   // Every call in flight waits on the deadline's signal: many listeners, on purpose.
   setMaxListeners(0, deadline.signal);
   const redis = await startBenchRedis();
-  const publishRedis = new Redis(redis.url, { maxRetriesPerRequest: 20 });
+  const store = singleStore(redis, new Redis(redis.url, { maxRetriesPerRequest: 20 }));
   const receiver = await Child.start('receiver');
   const workers = await Promise.all(Array.from({ length: workerProcesses }, () => Child.start('worker')));
   return {
     quick,
     redis,
-    publishRedis,
+    store,
     receiver,
     receiverUrl: await receiver.call<string>('url'),
     workers,
@@ -52,7 +56,7 @@ export async function startRig(quick: boolean, timeoutMs: number, workerProcesse
     close: async () => {
       deadline.clear();
       await Promise.all([receiver.stop(), ...workers.map((w) => w.stop())]);
-      await publishRedis.quit().catch(() => undefined);
+      await store.connection.quit().catch(() => undefined);
       await redis.stop();
     },
   };
@@ -88,17 +92,31 @@ export interface Producer {
 }
 
 /** What a producer needs of the rig (a publisher process builds just this). */
-export type ProducerRig = Pick<Rig, 'publishRedis' | 'receiverUrl' | 'deadline'>;
+export type ProducerRig = Pick<Rig, 'receiverUrl' | 'deadline'> & {
+  store: Pick<Store, 'connection' | 'partitions'>;
+};
 
+/** `replicaAcks`: user-sync's setting (default 0). */
 export function producer(
   rig: ProducerRig,
   side: Side,
   targets: readonly string[],
   kind: TargetKind = 'http',
+  replicaAcks = 0,
 ): Producer {
+  const connection = rig.store.connection;
   if (side === 'user-sync') {
-    const config = parseConfig(userSyncConfig({ prefix: PREFIX, targets, kind, url: rig.receiverUrl }));
-    const publisher = new UserEventPublisher(rig.publishRedis, SOURCE, {
+    const config = parseConfig(
+      userSyncConfig({
+        prefix: PREFIX,
+        targets,
+        kind,
+        url: rig.receiverUrl,
+        partitions: rig.store.partitions,
+        replicaAcks,
+      }),
+    );
+    const publisher = new UserEventPublisher(connection, SOURCE, {
       config,
       logger: createLogger({ silent: true }),
     });
@@ -127,10 +145,8 @@ export function producer(
       close: () => publisher.close(),
     };
   }
-  const flow = new FlowProducer({ connection: rig.publishRedis, prefix: PREFIX });
-  const queues = new Map(
-    targets.map((t) => [t, new Queue(rawQueue(t), { connection: rig.publishRedis, prefix: PREFIX })]),
-  );
+  const flow = new FlowProducer({ connection, prefix: PREFIX });
+  const queues = new Map(targets.map((t) => [t, new Queue(rawQueue(t), { connection, prefix: PREFIX })]));
   flow.on('error', () => undefined);
   for (const queue of queues.values()) queue.on('error', () => undefined);
   const jobsOf = (event: BenchEvent) => targets.map((t) => rawJob(event, t));
@@ -185,18 +201,18 @@ export async function timedPublish(
   events: readonly BenchEvent[],
   mode: PublishMode,
 ): Promise<PublishFigures> {
-  await rig.redis.flush();
+  await flushStore(rig.store);
   const p = producer(rig, side, targets);
   try {
     // One untimed event first: script loading and the deployment check are not per event.
     await p.publish(events.slice(0, 1), { kind: 'one', parallelism: 1 });
-    const before = await commandCalls(rig.redis.admin);
+    const before = await storeCommandCalls(rig.store);
     tally.take();
     const started = performance.now();
     await p.publish(events.slice(1), mode);
     const seconds = (performance.now() - started) / 1000;
     const client = tally.take();
-    const after = await commandCalls(rig.redis.admin);
+    const after = await storeCommandCalls(rig.store);
     const n = events.length - 1;
     return {
       perSec: n / seconds,
@@ -208,9 +224,15 @@ export async function timedPublish(
   }
 }
 
-/** The BullMQ queue names a side delivers from. */
-function queueNames(side: Side, targets: readonly string[]): string[] {
-  return targets.map((t) => (side === 'user-sync' ? deliveryQueueName(t) : rawQueue(t)));
+/** The BullMQ queues a side delivers from (user-sync: one per target per partition). */
+function deliveryQueues(store: Store, side: Side, targets: readonly string[]): Queue[] {
+  const { connection } = store;
+  if (side === 'bullmq') return targets.map((t) => new Queue(rawQueue(t), { connection, prefix: PREFIX }));
+  return new Keyspace(PREFIX, store.partitions)
+    .all()
+    .flatMap((keys) =>
+      targets.map((t) => new Queue(keys.deliveryQueue(t), { connection, prefix: keys.prefix })),
+    );
 }
 
 /** What one delivery run measured. */
@@ -227,6 +249,8 @@ export interface DeliveryFigures {
   commands: number;
   /** Receiver latencies (ms from publish to request received), when the events were published during the run. */
   latencies: number[];
+  /** Prefilled: events published per second while no worker ran (the first event untimed). */
+  publishPerSec: number;
 }
 
 export interface DeliverOptions {
@@ -244,9 +268,18 @@ export interface DeliverOptions {
    */
   mode: 'prefilled' | 'publishing';
   rate?: number;
-  /** Called on the empty Redis, and once the events are queued (prefilled): memory probes. */
-  probe?: (stage: 'empty' | 'queued') => Promise<void>;
+  /** How a prefilled run queues its events; default batches of 200, 4 in flight. */
+  prefill?: PublishMode;
+  /** Called at each stage of the run: memory and CPU probes. */
+  probe?: (stage: DeliveryStage) => Promise<void>;
 }
+
+/**
+ * 'empty': flushed, nothing published; 'queued' (prefilled): every event queued, no worker
+ * started; 'timing': workers ready, just before the clock starts; 'done': every delivery done,
+ * workers still running.
+ */
+export type DeliveryStage = 'empty' | 'queued' | 'timing' | 'done';
 
 /**
  * One delivery run on an empty Redis: the workers in `processes` worker processes, the events
@@ -257,15 +290,14 @@ export async function deliver(rig: Rig, o: DeliverOptions): Promise<DeliveryFigu
   const total = o.events.length * o.targets.length;
   const workers = rig.workers.slice(0, o.processes);
   if (workers.length < o.processes) throw new Error(`only ${rig.workers.length} worker processes`);
-  await rig.redis.flush();
+  await flushStore(rig.store);
   const p = producer(rig, o.side, o.targets, o.kind);
-  const queues = queueNames(o.side, o.targets).map(
-    (name) => new Queue(name, { connection: rig.publishRedis, prefix: PREFIX }),
-  );
+  const queues = deliveryQueues(rig.store, o.side, o.targets);
   const spec: WorkerSpec = {
     side: o.side,
     kind: o.kind,
-    redisUrl: rig.redis.url,
+    ...rig.store.workerConnection,
+    partitions: rig.store.partitions,
     prefix: PREFIX,
     targets: [...o.targets],
     url: rig.receiverUrl,
@@ -285,17 +317,26 @@ export async function deliver(rig: Rig, o: DeliverOptions): Promise<DeliveryFigu
       allDone();
     }),
   ]);
+  let publishPerSec = Number.NaN;
   try {
     await o.probe?.('empty');
     if (o.mode === 'prefilled') {
       await Promise.all(queues.map((q) => q.pause()));
-      await p.publish(o.events, { kind: 'many', batch: 200, parallelism: 4, raw: 'queue' });
+      // One untimed event first: script loading and the deployment check are not per event.
+      await p.publish(o.events.slice(0, 1), { kind: 'one', parallelism: 1 });
+      const at = performance.now();
+      await p.publish(
+        o.events.slice(1),
+        o.prefill ?? { kind: 'many', batch: 200, parallelism: 4, raw: 'queue' },
+      );
+      publishPerSec = (o.events.length - 1) / ((performance.now() - at) / 1000);
       await o.probe?.('queued');
     }
     await Promise.all(workers.map((w) => w.call('start', spec)));
     await Promise.all(workers.map((w) => w.call('mark')));
     await rig.receiver.call('take');
-    const before = await commandCalls(rig.redis.admin);
+    await o.probe?.('timing');
+    const before = await storeCommandCalls(rig.store);
     const started = nowAbs();
     if (o.mode === 'prefilled') await Promise.all(queues.map((q) => q.resume()));
     else if (o.rate) await paced(rig, p, o.events, o.rate);
@@ -303,7 +344,8 @@ export async function deliver(rig: Rig, o: DeliverOptions): Promise<DeliveryFigu
     await rig.deadline.bounded(finished);
     if (failure) throw new Error(`${o.side}: ${failure}`);
     const snapshots = await Promise.all(workers.map((w) => w.call<WorkerSnapshot>('snapshot')));
-    const after = await commandCalls(rig.redis.admin);
+    const after = await storeCommandCalls(rig.store);
+    await o.probe?.('done');
     const got = await rig.receiver.call<{ received: number; latencies: number[] }>('take');
     if (o.kind === 'http' && got.received !== total) {
       throw new Error(`${o.side}: ${total} deliveries done but the receiver got ${got.received}`);
@@ -316,6 +358,7 @@ export async function deliver(rig: Rig, o: DeliverOptions): Promise<DeliveryFigu
       roundTrips: sum((s) => s.roundTrips) / total,
       commands: commandsBetween(before, after) / total,
       latencies: got.latencies,
+      publishPerSec,
     };
   } finally {
     listeners.forEach((off) => off());

@@ -52,6 +52,8 @@ export function userSyncConfig(opts: {
   concurrency?: number;
   partitions?: number;
   replicaAcks?: number;
+  /** A Redis Cluster's nodes (`redisClusterNodes`). */
+  clusterNodes?: string;
 }): SyncConfigInput {
   return {
     prefix: opts.prefix,
@@ -60,6 +62,7 @@ export function userSyncConfig(opts: {
     timeout: 10_000,
     ...(opts.partitions ? { partitions: opts.partitions } : {}),
     ...(opts.replicaAcks !== undefined ? { replicaAcks: opts.replicaAcks } : {}),
+    ...(opts.clusterNodes ? { redisClusterNodes: opts.clusterNodes } : {}),
     targets: opts.targets.map((service) =>
       opts.kind === 'http'
         ? { service, kind: 'http', url: opts.url ?? 'http://127.0.0.1:9/unused', secrets: [SECRET] }
