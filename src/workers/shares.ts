@@ -6,12 +6,16 @@
 /**
  * Concurrency per partition worker of one target in one process: `workers` spread over the
  * process's partitions as evenly as whole numbers allow, at least 1 each (so the process's total
- * is `workers`, or the number of its partitions when that is larger).
+ * is `workers`, or the number of its partitions when that is larger). The extra ones (when
+ * `workers` is not a multiple) are spaced evenly over the partitions, not given to the first:
+ * partitions lie in order along the slot range, so the first ones share a Redis Cluster master.
  */
 export function concurrencyShares(workers: number, partitions: number): number[] {
   const base = Math.floor(workers / partitions);
   const extra = workers % partitions;
-  return Array.from({ length: partitions }, (_, i) => Math.max(1, base + (i < extra ? 1 : 0)));
+  const getsExtra = (i: number) =>
+    Math.floor(((i + 1) * extra) / partitions) > Math.floor((i * extra) / partitions);
+  return Array.from({ length: partitions }, (_, i) => Math.max(1, base + (getsExtra(i) ? 1 : 0)));
 }
 
 /**

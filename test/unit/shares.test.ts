@@ -4,9 +4,10 @@ import { concurrencyShares, partitionRateLimit } from '../../src/workers/shares.
 describe('concurrencyShares', () => {
   it.each([
     [5, 1, [5]],
-    [5, 2, [3, 2]],
+    [5, 2, [2, 3]],
     [8, 4, [2, 2, 2, 2]],
-    [10, 4, [3, 3, 2, 2]],
+    [10, 4, [2, 3, 2, 3]],
+    [16, 12, [1, 1, 2, 1, 1, 2, 1, 1, 2, 1, 1, 2]],
     [3, 8, [1, 1, 1, 1, 1, 1, 1, 1]],
   ])('%i workers over %i partitions: %j', (workers, partitions, shares) => {
     expect(concurrencyShares(workers, partitions)).toEqual(shares);
@@ -18,6 +19,14 @@ describe('concurrencyShares', () => {
         const total = concurrencyShares(workers, partitions).reduce((a, b) => a + b, 0);
         expect(total).toBe(Math.max(workers, partitions));
       }
+  });
+
+  it('spaces the extra ones evenly: each third of the partitions (a master of three) gets its share', () => {
+    for (let workers = 12; workers <= 36; workers++) {
+      const shares = concurrencyShares(workers, 12);
+      const thirds = [0, 4, 8].map((from) => shares.slice(from, from + 4).reduce((a, b) => a + b, 0));
+      expect(Math.max(...thirds) - Math.min(...thirds)).toBeLessThanOrEqual(1);
+    }
   });
 });
 
