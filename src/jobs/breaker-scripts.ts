@@ -5,7 +5,7 @@
  *
  * Fields: `state` (closed | open | half-open; absent = closed), `since` (ms), `reason`,
  * `retryAt` (ms: when an open breaker lets a probe through), `cooldown` (ms of the current
- * wait), `consecutive` (failed attempts in a row), `probe` / `probeUntil` (the probe in
+ * wait), `consecutive` (failed attempts in a row) and `streakSince` (when they began), `probe` / `probeUntil` (the probe in
  * flight), and a ring of six window buckets `r0`..`r5`, each "<bucket>:<ok>:<failed>".
  */
 import { LuaScript, type Redis } from '../redis.js';
@@ -18,7 +18,7 @@ const OPEN_LUA = `
 local function open(key, now, cooldown, reason)
   redis.call('HSET', key, 'state', 'open', 'since', now, 'reason', reason, 'cooldown', cooldown,
     'retryAt', now + cooldown, 'consecutive', 0)
-  redis.call('HDEL', key, 'probe', 'probeUntil', 'r0', 'r1', 'r2', 'r3', 'r4', 'r5')
+  redis.call('HDEL', key, 'probe', 'probeUntil', 'streakSince', 'r0', 'r1', 'r2', 'r3', 'r4', 'r5')
 end
 `;
 
@@ -26,7 +26,8 @@ end
  * A process's attempts since its last report. KEYS: breaker. ARGV: now, ok, failed, failed
  * since the last success of this report, the last failure's code, probe token ('' when none),
  * then the settings: consecutive failures, failure ratio, min attempts, window ms, cooldown ms,
- * max cooldown ms. Returns {state, transitioned (0/1), since, reason, retryAt}.
+ * max cooldown ms, and how long a streak of failures must last (STREAK_MIN_MS). Returns
+ * {state, transitioned (0/1), since, reason, retryAt}.
  */
 const BREAKER_REPORT = new LuaScript(
   `${OPEN_LUA}
@@ -35,6 +36,7 @@ local now, ok, failed, trailing = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber
 local code, probe = ARGV[5], ARGV[6]
 local threshold, ratio, minAttempts = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local window, base, max = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
+local streakMin = tonumber(ARGV[13])
 local state = redis.call('HGET', key, 'state') or 'closed'
 local function reply(moved)
   local h = redis.call('HMGET', key, 'state', 'since', 'reason', 'retryAt')
@@ -69,13 +71,23 @@ for i = 0, 5 do
   end
 end
 
+-- Failed attempts in a row, and since when: a streak counts once it has lasted streakMin ms,
+-- so that a busy target failing a share of its requests at random is not opened by chance.
+local before = tonumber(redis.call('HGET', key, 'consecutive')) or 0
+local streakSince = tonumber(redis.call('HGET', key, 'streakSince'))
 local consecutive
-if ok > 0 then consecutive = trailing
-else consecutive = (tonumber(redis.call('HGET', key, 'consecutive')) or 0) + failed end
+if ok > 0 then
+  consecutive = trailing
+  streakSince = trailing > 0 and now or nil
+else
+  consecutive = before + failed
+  if before == 0 or not streakSince then streakSince = now end
+end
 redis.call('HSET', key, 'consecutive', consecutive)
+if streakSince then redis.call('HSET', key, 'streakSince', streakSince) else redis.call('HDEL', key, 'streakSince') end
 
 local reason
-if consecutive >= threshold then
+if consecutive >= threshold and now - streakSince >= streakMin then
   reason = consecutive .. ' failed attempts in a row (last: ' .. code .. ')'
 elseif total >= minAttempts and bad / total >= ratio then
   reason = bad .. ' of ' .. total .. ' attempts failed in the last ' .. math.floor(window / 1000) .. ' s (last: ' .. code .. ')'
@@ -115,6 +127,13 @@ return { 'probe' }
 );
 
 export const BREAKER_SCRIPTS = { BREAKER_REPORT, BREAKER_PROBE };
+
+/**
+ * How long a streak of failed attempts must last before it opens a breaker. A target failing
+ * 15% of 1,000 requests a second sees five failures in a row every few seconds by chance, each
+ * streak a few milliseconds long; an outage's streak goes on.
+ */
+export const STREAK_MIN_MS = 1_000;
 
 /** A breaker as every process sees it. */
 export interface BreakerRecord {
@@ -189,6 +208,7 @@ export async function reportAttempts(
       settings.window,
       settings.cooldown,
       settings.maxCooldown,
+      STREAK_MIN_MS,
     ],
   )) as [string, number, string, string, string];
   const [state, moved, since, reason, retryAt] = reply;

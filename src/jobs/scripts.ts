@@ -1,5 +1,6 @@
 import { LuaScript, type Redis } from '../redis.js';
 import type { Keys } from './names.js';
+import { BREAKER_SCRIPTS } from './breaker-scripts.js';
 import { LOCK_SCRIPTS } from './locks.js';
 import { LEDGER_LUA } from './ledger.js';
 import { PUBLISH_SCRIPTS } from './publish-script.js';
@@ -123,6 +124,7 @@ export const SCRIPT_NAMES: ReadonlyMap<string, string> = new Map(
   Object.entries({
     ...LOCK_SCRIPTS,
     ...PUBLISH_SCRIPTS,
+    ...BREAKER_SCRIPTS,
     DELIVERY_BEGIN,
     DELIVERY_FINISH,
     COUNT_OUTCOME,

@@ -17,8 +17,8 @@ import {
   type PublishResult,
 } from '../../src/index.js';
 import { CLOSED } from '../../src/dashboard/breaker-view.js';
-import { reportAttempts } from '../../src/jobs/breaker-scripts.js';
 import { deploymentKeys } from '../../src/jobs/names.js';
+import { openBreaker } from '../helpers/breaker.js';
 import { ROOT, requireBuild, runCli, spawnCli, spawnScript } from '../helpers/cli.js';
 import { newSecret } from '../helpers/harness.js';
 import { startHttpTarget, type HttpTarget } from '../helpers/http-target.js';
@@ -162,12 +162,7 @@ describe('target registry from the CLI and a producer-only process', () => {
     expect(paused.code).toBe(0);
     expect(paused.stdout).toContain('Target inbox paused');
     const config = loadConfig({ file: configPath });
-    await reportAttempts(
-      redis,
-      deploymentKeys(prefix).breaker('audit'),
-      { now: Date.now(), ok: 0, failed: 5, trailing: 5, code: 'http_503' },
-      config.circuitBreaker,
-    );
+    await openBreaker(redis, deploymentKeys(prefix).breaker('audit'), config.circuitBreaker);
     const table = await runCli(['targets', 'list', '--config', configPath], withConfig);
     expect(table.stdout).toMatch(/^SERVICE\s+KIND\s+ENABLED\s+EVENTS\s+PAUSED\s+BREAKER$/m);
     expect(table.stdout).toMatch(/^inbox\s+http\s+yes\s+all\s+yes\s+closed$/m);
