@@ -123,24 +123,34 @@ export class CircuitBreakers {
   /**
    * An attempt's outcome: `ok` when the target answered (delivered, or refused for good — it is
    * up), not ok when it failed in a way a retry may fix (down, timing out, 5xx, 429). A probe's
-   * outcome is reported at once, and so is a failure; successes wait for the next beat.
+   * outcome is reported at once, and so is a failure; successes wait for the next beat. Never
+   * throws: when Redis cannot be reached the report is logged and dropped.
    */
   async report(target: string, ok: boolean, code = '', probe?: string): Promise<BreakerRecord> {
     if (!this.options.settings.enabled) return this.stateOf(target);
-    if (probe !== undefined) {
-      return this.send(target, { ok: ok ? 1 : 0, failed: ok ? 0 : 1, trailing: ok ? 0 : 1, code }, probe);
+    try {
+      if (probe !== undefined) {
+        return await this.send(
+          target,
+          { ok: ok ? 1 : 0, failed: ok ? 0 : 1, trailing: ok ? 0 : 1, code },
+          probe,
+        );
+      }
+      const p = this.pending.get(target) ?? { ok: 0, failed: 0, trailing: 0, code: '' };
+      if (ok) {
+        p.ok += 1;
+        p.trailing = 0;
+      } else {
+        p.failed += 1;
+        p.trailing += 1;
+        p.code = code;
+      }
+      this.pending.set(target, p);
+      if (!ok) await this.flush();
+    } catch (error) {
+      // The breaker is advice: a delivery's outcome never turns on whether it could be counted.
+      this.options.logger.warn('circuit breaker report failed', { target, error: toError(error).message });
     }
-    const p = this.pending.get(target) ?? { ok: 0, failed: 0, trailing: 0, code: '' };
-    if (ok) {
-      p.ok += 1;
-      p.trailing = 0;
-    } else {
-      p.failed += 1;
-      p.trailing += 1;
-      p.code = code;
-    }
-    this.pending.set(target, p);
-    if (!ok) await this.flush();
     return this.stateOf(target);
   }
 

@@ -9,7 +9,10 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { MAX_REASON_LENGTH, askToProbe, reportAttempts } from '../../src/jobs/breaker-scripts.js';
-import { readBreakers } from '../../src/breaker/breakers.js';
+import { CircuitBreakers, readBreakers } from '../../src/breaker/breakers.js';
+import { deploymentKeys } from '../../src/jobs/names.js';
+import { Redis } from 'ioredis';
+import { freePort } from '../helpers/redis-server.js';
 import { parseConfig } from '../../src/config/parse.js';
 import { readMetricsSnapshot, renderMetrics } from '../../src/dashboard/metrics.js';
 import { openBreaker } from '../helpers/breaker.js';
@@ -303,5 +306,31 @@ describe('pause and resume', () => {
     expect(text).toContain('user_sync_circuit_breaker_state{target="http-b",state="open"} 1');
     expect(text).toContain('user_sync_circuit_breaker_state{target="http-b",state="closed"} 0');
     expect(text).toMatch(/user_sync_circuit_breaker_since_timestamp_seconds\{target="http-b"\} \d+/);
+  });
+});
+
+describe('circuit breakers of a worker process', () => {
+  it('a report never throws: with Redis unreachable it is logged and dropped, and the delivery goes on', async () => {
+    const log = captureLogger('warn');
+    const redis = new Redis(`redis://127.0.0.1:${await freePort()}`, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      enableOfflineQueue: false,
+    });
+    redis.on('error', () => undefined);
+    const breakers = new CircuitBreakers({
+      redis,
+      keys: deploymentKeys('{unreachable}'),
+      settings: parseConfig({}).circuitBreaker,
+      targets: ['t'],
+      logger: log.logger,
+      probeTtlMs: () => 1_000,
+    });
+    await expect(breakers.report('t', false, 'timeout')).resolves.toMatchObject({ state: 'closed' });
+    await expect(breakers.report('t', true, '', 'a-probe-token')).resolves.toMatchObject({ state: 'closed' });
+    expect(log.entries.filter((e) => e.message === 'circuit breaker report failed')).toHaveLength(2);
+    await breakers.stop();
+    redis.disconnect();
   });
 });
