@@ -9,7 +9,7 @@ import type { SyncConfig, SyncConfigInput } from './config/schema.js';
 import { enabledTargets } from './config/targets.js';
 import { readBreakers } from './breaker/breakers.js';
 import { ConfigError } from './errors.js';
-import type { BreakerRecord } from './jobs/breaker-scripts.js';
+import { closeBreakerByHand, type BreakerRecord } from './jobs/breaker-scripts.js';
 import { Executors, type ExecutorSources } from './executors/choose.js';
 import type { DeadLetterFilter, DeadLetterRecord, ListOptions, Progress } from './jobs/dead-letter.js';
 import { DeadLetters } from './jobs/dead-letter-store.js';
@@ -203,6 +203,26 @@ export class Deployment {
     await Promise.all(queues.map((queue) => (paused ? queue.pause() : queue.resume())));
     this.logger.info(paused ? 'target paused' : 'target resumed', { target: service });
     return this.queues.isPaused(service);
+  }
+
+  /**
+   * Closes a target's circuit breaker by hand (an operator knows it is back): every worker sees
+   * it within a second, and its held deliveries go within a few. Returns the breaker as it is
+   * now. Throws a ConfigError for a target the deployment does not know.
+   */
+  async closeBreaker(service: string): Promise<BreakerRecord> {
+    if (!(await this.knownTargets()).includes(service))
+      throw new ConfigError(
+        'service',
+        `no target named ${JSON.stringify(service)} is known to this deployment`,
+      );
+    const record = await closeBreakerByHand(
+      this.redis,
+      this.keyspace.deployment.breaker(service),
+      Date.now(),
+    );
+    this.logger.info('circuit breaker closed by hand', { target: service });
+    return record;
   }
 
   /** Whether each target is paused, and its circuit breaker (closed for one that never opened). */

@@ -88,6 +88,19 @@ export function registerTargetsCommands(program: Command): Command {
       await runTargetsPause(service, verb === 'pause', { ...options, ...commonOptions(command) });
     });
   }
+  withCommonOptions(
+    targets
+      .command('close-breaker')
+      .description(
+        "close a target's circuit breaker by hand (it is back): its held deliveries go within seconds",
+      )
+      .argument('<service>', 'the target, by its service name'),
+  ).action(async (service: string, options: CommonOptions, command: Command) => {
+    await withDeployment({ ...options, ...commonOptions(command) }, (deployment) =>
+      deployment.closeBreaker(service),
+    );
+    console.log(`Target ${service}: circuit breaker closed.`);
+  });
   return targets;
 }
 

@@ -144,7 +144,7 @@ export const targetSchema = z.strictObject({
   allowInsecureHttp: z.boolean().optional(),
 });
 
-/** Dashboard roles: `viewer` reads; `operator` also retries, replays, purges, pauses, resumes and sweeps. */
+/** Dashboard roles: `viewer` reads; `operator` also retries, replays, purges, pauses, resumes, closes breakers and sweeps. */
 export const DASHBOARD_ROLES = ['viewer', 'operator'] as const;
 export type DashboardRole = (typeof DASHBOARD_ROLES)[number];
 

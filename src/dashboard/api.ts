@@ -8,6 +8,7 @@ import { HttpError, parseInput } from './http.js';
 import { requireRole, roleOf } from './roles.js';
 import { readOverview } from './overview.js';
 import { readTargets } from './targets.js';
+import { viewOf } from './breaker-view.js';
 import { mountUserRoutes } from './users-api.js';
 
 /** Largest JSON body the API accepts. */
@@ -105,7 +106,8 @@ export interface SweepStatus {
  * - `GET /sweep`: the consistency sweep's settings and last runs;
  * - `GET /users/:id`: one user across the deployment (`?reveal=1`: operators only);
  * - operators only (403 for viewers): `POST /dead-letters/replay`, `POST /dead-letters/purge`,
- *   `POST /targets/:service/pause`, `POST /targets/:service/resume`, `POST /sweep`.
+ *   `POST /targets/:service/pause`, `POST /targets/:service/resume`,
+ *   `POST /targets/:service/breaker/close`, `POST /sweep`.
  *
  * Every query, path parameter and body goes through `parseInput` with a strict zod schema, so a
  * bad or unknown parameter is a 400 that names it. Bodies are JSON of at most `MAX_BODY`. `now`
@@ -215,6 +217,22 @@ export function apiRouter(deployment: Deployment, now: () => number, logger: Log
       res.json({ service, paused });
     });
   }
+
+  /**
+   * `POST /targets/:service/breaker/close`: closes the target's circuit breaker by hand (the
+   * operator knows it is back): its held deliveries go within a few seconds. Answers
+   * `{ service, breaker }`; 404 for an unknown target.
+   */
+  router.post('/targets/:service/breaker/close', operator, async (req, res) => {
+    parseInput(noParameters, req.query);
+    const { service } = parseInput(targetParams, req.params);
+    parseInput(emptyBody, req.body ?? {});
+    if (!deployment.config.targets.some((t) => t.service === service))
+      throw new HttpError(404, `service: no target named ${JSON.stringify(service)} is configured`);
+    const breaker = await deployment.closeBreaker(service);
+    audit(req, 'close breaker', { target: service });
+    res.json({ service, breaker: viewOf(breaker) });
+  });
 
   /** `GET /sweep?limit=`: the consistency sweep's settings and last runs (`limit` 1-1000, default 20). */
   router.get('/sweep', async (req, res) => {

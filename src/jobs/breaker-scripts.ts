@@ -230,3 +230,9 @@ export async function askToProbe(
   if (kind === 'wait') return { kind, ms: Math.max(1, Number(ms)) };
   return kind === 'probe' ? { kind } : { kind: 'send' };
 }
+
+/** Closes a breaker by hand: its record starts over, closed, saying so. */
+export async function closeBreakerByHand(redis: Redis, key: string, now: number): Promise<BreakerRecord> {
+  await redis.multi().del(key).hset(key, 'state', 'closed', 'since', now, 'reason', 'closed by hand').exec();
+  return { state: 'closed', since: now, reason: 'closed by hand', retryAt: undefined };
+}

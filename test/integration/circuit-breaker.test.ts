@@ -16,6 +16,9 @@ import { freePort } from '../helpers/redis-server.js';
 import { parseConfig } from '../../src/config/parse.js';
 import { readMetricsSnapshot, renderMetrics } from '../../src/dashboard/metrics.js';
 import { openBreaker } from '../helpers/breaker.js';
+import { dashboardLogins } from '../helpers/browser.js';
+import { basicAuth } from '../helpers/http-request.js';
+import { startDashboard, type DashboardServer } from '../../src/index.js';
 import { captureLogger } from '../helpers/capture-logger.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { waitFor } from '../helpers/redis.js';
@@ -332,5 +335,72 @@ describe('circuit breakers of a worker process', () => {
     expect(log.entries.filter((e) => e.message === 'circuit breaker report failed')).toHaveLength(2);
     await breakers.stop();
     redis.disconnect();
+  });
+});
+
+describe('closing a breaker by hand', () => {
+  let h: Harness;
+  let dashboard: DashboardServer | undefined;
+  afterEach(async () => {
+    await dashboard?.close();
+    dashboard = undefined;
+    await h?.close();
+  });
+
+  it('an operator closes an open breaker through the API and the held deliveries go; a viewer cannot', async () => {
+    h = await startHarness({
+      httpTargets: 1,
+      redisTarget: false,
+      handlerTarget: false,
+      config: { circuitBreaker: { cooldown: '10m', maxCooldown: '1h' } },
+      start: false,
+    });
+    const d = h.service.deployment;
+    const key = d.keyspace.deployment.breaker('http-a');
+    await openBreaker(h.redis, key, d.config.circuitBreaker);
+    // Workers read every breaker as they start (then once a second).
+    await h.service.start();
+    const server = h.http[0]!;
+    const { eventId } = await h.service.createPublisher('accounts').publishUserCreated({ id: 1 });
+    // Held: taken from the queue and put back, its attempts unspent.
+    const queue = d.queues.delivery('http-a');
+    await waitFor(async () => ((await queue.getJob(`${eventId}.http-a`))?.attemptsStarted ?? 0) >= 1, {
+      what: 'the delivery taken and held',
+    });
+    expect(server.requests).toHaveLength(0);
+
+    const { OPERATOR, VIEWER } = dashboardLogins();
+    dashboard = await startDashboard({
+      deployment: d,
+      auth: { users: [OPERATOR, VIEWER] },
+      host: '127.0.0.1',
+      port: 0,
+    });
+    const close = (login: { username: string; password: string }, target = 'http-a') =>
+      fetch(`${dashboard!.url}/api/targets/${target}/breaker/close`, {
+        method: 'POST',
+        headers: {
+          authorization: basicAuth(login.username, login.password),
+          origin: dashboard!.url,
+          'sec-fetch-site': 'same-origin',
+          'content-type': 'application/json',
+        },
+        body: '{}',
+      });
+    expect((await close(VIEWER)).status).toBe(403);
+    expect((await readBreakers(h.redis, d.keyspace.deployment, ['http-a'])).get('http-a')?.state).toBe(
+      'open',
+    );
+    expect((await close(OPERATOR, 'nobody')).status).toBe(404);
+    const closed = await close(OPERATOR);
+    expect(closed.status).toBe(200);
+    expect(await closed.json()).toEqual({
+      service: 'http-a',
+      breaker: { state: 'closed', since: null, reason: null, retryAt: null },
+    });
+    await waitFor(() => server.requests.length === 1, { what: 'the held delivery sent' });
+    const job = await queue.getJob(`${eventId}.http-a`);
+    expect(job?.attemptsMade).toBe(1);
+    expect((await h.service.listDeadLetters()).total).toBe(0);
   });
 });

@@ -198,6 +198,11 @@ describe('target registry from the CLI and a producer-only process', () => {
       expect(refused.code).toBe(1);
       expect(refused.stderr).toMatch(/no target named .* is known to this deployment/);
     }
+    // An operator closes the breaker by hand.
+    const closed = await runCli(['targets', 'close-breaker', 'audit', '--config', configPath], withConfig);
+    expect(closed.stdout).toContain('Target audit: circuit breaker closed.');
+    const after = await runCli(['targets', 'list', '--config', configPath], withConfig);
+    expect(after.stdout).toMatch(/^audit\s+handler\s+yes\s+user\.created\s+no\s+closed$/m);
     await redis.del(deploymentKeys(prefix).breaker('audit'));
   });
 
