@@ -80,6 +80,11 @@ interface Run {
   sent?: boolean;
   /** This attempt is the probe of a half-open breaker: its token. */
   probe?: string | undefined;
+  /**
+   * Set once the attempt's end is decided and recorded (a dead letter, a hold): the error that
+   * tells BullMQ so goes to it as it is, never through failed() again.
+   */
+  settled?: boolean;
 }
 
 /**
@@ -225,6 +230,7 @@ export class DeliveryWorker {
     } catch (error) {
       // Released now unless the call to the target may still be running (see execute()).
       await lock.release();
+      if (run.settled) throw error;
       return this.failed(run, error);
     }
   }
@@ -235,6 +241,7 @@ export class DeliveryWorker {
    */
   private async holdBack(run: Run, ms: number): Promise<never> {
     await this.worker.rateLimit(ms);
+    run.settled = true;
     this.logOutcome(run, 'held', {
       wait_ms: ms,
       breaker: this.options.breakers?.stateOf(this.target.service).state,
@@ -309,6 +316,7 @@ export class DeliveryWorker {
       }),
     );
     this.logOutcome(run, 'dead', { reason, code: last.code, status: last.status, error: message });
+    run.settled = true;
     throw new UnrecoverableError(`${reason}: ${message}`);
   }
 

@@ -404,3 +404,41 @@ describe('closing a breaker by hand', () => {
     expect((await h.service.listDeadLetters()).total).toBe(0);
   });
 });
+
+describe('held deliveries', () => {
+  let h: Harness;
+  afterEach(async () => h?.close());
+
+  it('a delivery on its last attempt is held, not dead-lettered, and no retry is counted for a hold', async () => {
+    h = await startHarness({
+      httpTargets: 1,
+      redisTarget: false,
+      handlerTarget: false,
+      config: { maxRetries: 0, circuitBreaker: { cooldown: '10m', maxCooldown: '1h' } },
+      start: false,
+    });
+    const d = h.service.deployment;
+    await openBreaker(h.redis, d.keyspace.deployment.breaker('http-a'), d.config.circuitBreaker);
+    await h.service.start();
+    const { eventId } = await h.service.createPublisher('accounts').publishUserCreated({ id: 7 });
+    const queue = d.queues.delivery('http-a');
+    // Taken and put back twice (a hold lasts at most 2 s): its only attempt still unspent.
+    await waitFor(async () => ((await queue.getJob(`${eventId}.http-a`))?.attemptsStarted ?? 0) >= 2, {
+      what: 'the delivery held twice',
+    });
+    const job = await queue.getJob(`${eventId}.http-a`);
+    expect(job?.attemptsMade).toBe(0);
+    expect(['waiting', 'active']).toContain(await job?.getState());
+    expect((await h.service.listDeadLetters()).total).toBe(0);
+    expect((await h.service.getStats()).by_target['http-a']).toMatchObject({ retried: 0, dead: 0 });
+    expect(h.http[0]!.requests).toHaveLength(0);
+
+    await d.closeBreaker('http-a');
+    await waitFor(() => h.http[0]!.requests.length === 1, { what: 'the delivery after the breaker closed' });
+    expect((await h.service.getStats()).by_target['http-a']).toMatchObject({
+      delivered: 1,
+      retried: 0,
+      dead: 0,
+    });
+  });
+});

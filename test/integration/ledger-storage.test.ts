@@ -114,6 +114,8 @@ describe('ledger and dedupe storage', () => {
     expect(record.message).toMatch(/holds something user-sync did not write/);
     expect(h.http[0]!.requests).toHaveLength(0);
     expect(await h.redis.hget(k.watermark('http-a'), '4')).toBeNull();
+    // Dead once: not also counted as a retry.
+    expect((await h.service.getStats()).by_target['http-a']).toMatchObject({ dead: 1, retried: 0 });
   });
 
   it("each delivery queue's event stream is trimmed, and retention is the workers' option, not each job's", async () => {
