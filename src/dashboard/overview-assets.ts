@@ -33,6 +33,7 @@ button:hover { background: #f0f2f5; }
 button:disabled { opacity: .5; cursor: default; }
 button.pause { border-color: #d9a441; color: var(--warn); }
 button.resume { border-color: #6fa783; color: var(--ok); }
+button.close-breaker { border-color: #e08b84; color: var(--bad); display: block; margin-top: 4px; white-space: nowrap; }
 .status { margin: 0 0 10px; padding: 6px 10px; border-radius: 4px; background: var(--info-bg); }
 .status.error { background: var(--bad-bg); color: var(--bad); }
 .lookup { background: var(--card); border: 1px solid var(--line); border-radius: 6px; padding: 8px 12px; margin-bottom: 12px; }
@@ -87,13 +88,14 @@ const JS = `'use strict';
     });
   }
 
-  // Pause and resume (operators): the JSON API, same origin, a JSON body (CSRF rules).
+  // Pause, resume, close a breaker (operators): the JSON API, same origin, a JSON body (CSRF rules).
   document.querySelectorAll('button[data-action]').forEach(function (button) {
     button.addEventListener('click', function () {
       var action = button.getAttribute('data-action');
       var service = button.getAttribute('data-service');
       button.disabled = true;
-      say((action === 'pause' ? 'Pausing ' : 'Resuming ') + service + '…');
+      var doing = { pause: 'Pausing ', resume: 'Resuming ', 'breaker/close': 'Closing the breaker of ' };
+      say((doing[action] || action + ' ') + service + '…');
       fetch('/api/targets/' + encodeURIComponent(service) + '/' + action, {
         method: 'POST',
         credentials: 'same-origin',

@@ -176,10 +176,23 @@ function sweepCell(t: OverviewTarget): SafeHtml {
 function actionsCell(t: OverviewTarget): SafeHtml {
   if (!t.enabled) return html`<td class="actions muted">—</td>`;
   const action = t.paused ? 'resume' : 'pause';
+  // An operator who knows the target is back closes its breaker rather than wait for a probe.
+  const close =
+    t.breaker.state === 'closed'
+      ? html``
+      : html`<button
+          type="button"
+          class="close-breaker"
+          data-action="breaker/close"
+          data-service="${t.service}"
+        >
+          Close breaker
+        </button>`;
   return html`<td class="actions">
     <button type="button" class="${action}" data-action="${action}" data-service="${t.service}">
       ${t.paused ? 'Resume' : 'Pause'}
     </button>
+    ${close}
   </td>`;
 }
 

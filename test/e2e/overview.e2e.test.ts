@@ -251,7 +251,32 @@ describe('overview page in headless Chromium', () => {
     await page.context().close();
   });
 
+  it('(d) closes an open breaker when an operator clicks its button', async () => {
+    const key = h.service.deployment.keyspace.deployment.breaker('billing');
+    await h.redis.hset(key, {
+      state: 'open',
+      since: String(Date.now()),
+      reason: 'r',
+      retryAt: String(Date.now() + 60_000),
+    });
+    const page = await open(OPERATOR);
+    await expect(row(page, 'orders').locator('button.close-breaker').count()).resolves.toBe(0);
+    const closed = page.waitForResponse(
+      (r) => r.request().method() === 'POST' && r.url().endsWith('/api/targets/billing/breaker/close'),
+    );
+    await row(page, 'billing').locator('button.close-breaker').click();
+    expect((await closed).status()).toBe(200);
+    await page.waitForLoadState('load');
+    await waitFor(async () => (await row(page, 'billing').locator('.badge').first().innerText()) === 'ok', {
+      what: 'billing shown ok after the reload',
+    });
+    await expect(h.redis.hget(key, 'state')).resolves.toBe('closed');
+    expect(violations).toEqual([]);
+    await page.context().close();
+  });
+
   it('shows a hostile breaker reason as text: no element is made of it', async () => {
+    await h.redis.hset(h.service.deployment.keyspace.deployment.breaker('billing'), 'state', 'open');
     await h.redis.hset(h.service.deployment.keyspace.deployment.breaker('billing'), 'reason', HOSTILE);
     const page = await open(OPERATOR);
     await expect(row(page, 'billing').locator('.detail.reason').innerText()).resolves.toBe(HOSTILE);
