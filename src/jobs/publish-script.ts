@@ -43,8 +43,8 @@ const QUEUE_KEYS = [
  * its version).
  * Returns three values per event: {state, a, b} — 'new', version, ledger updated (0/1);
  * 'enqueued' (a duplicate), version, 0; 'full', target index, backlog; 'exhausted', current
- * version, ''; 'conflict', version, the event id holding it; 'foreign' (the user's ledger key
- * holds something user-sync did not write), '', ''.
+ * version, ''; 'conflict', version, the event id holding it; 'foreign', 'ledger' or 'event' (that
+ * key holds something user-sync did not write), ''.
  */
 const PUBLISH = new LuaScript(`
 local function bullmq_add_standard_job(KEYS, ARGV)
@@ -91,21 +91,31 @@ for e = 1, E do
 
   local outcome
   -- The dedupe record: the event's version, a string (an older user-sync's: a hash with state and v).
-  local state, recorded = nil, redis.pcall('GET', eventKey)
+  -- Anything else there (another type, a string that is no version) is foreign: refused.
+  local state, recorded, foreign = nil, redis.pcall('GET', eventKey), nil
   if type(recorded) == 'table' then
-    state, recorded = rcall('HGET', eventKey, 'state'), rcall('HGET', eventKey, 'v')
+    if rcall('TYPE', eventKey).ok == 'hash' then
+      state, recorded = rcall('HGET', eventKey, 'state'), rcall('HGET', eventKey, 'v')
+      if (state ~= 'enqueued' and state ~= 'pending') or not recorded or not string.match(recorded, '^%d+$') then
+        foreign = 'event'
+      end
+    else
+      foreign = 'event'
+    end
   elseif recorded then
-    state = 'enqueued'
+    if string.match(recorded, '^%d+$') then state = 'enqueued' else foreign = 'event' end
   end
   local ledger = ledger_read(ledgerKey)
   local current = ledger and tonumber(ledger.v) or 0
-  if state == 'enqueued' then
+  if foreign then
+    outcome = { 'foreign', foreign, '' }
+  elseif state == 'enqueued' then
     outcome = { 'enqueued', recorded, 0 }
   elseif state == 'pending' then
     -- Left half way by an older user-sync (two steps): its ledger write happened; add its jobs.
     version = recorded
   elseif ledger == false then
-    outcome = { 'foreign', '', '' }
+    outcome = { 'foreign', 'ledger', '' }
   elseif version == '' then
     if current + 1 > maxVersion then outcome = { 'exhausted', string.format('%d', current), '' }
     else version = string.format('%d', current + 1) end
@@ -179,8 +189,11 @@ export type PublishOutcome =
   | { state: 'exhausted'; current: number }
   /** Another event (`heldBy`) already holds the version given. Nothing was written. */
   | { state: 'conflict'; version: number; heldBy: string }
-  /** The user's ledger key holds something user-sync did not write. Nothing was written. */
-  | { state: 'foreign' };
+  /**
+   * The user's ledger key, or the event's dedupe record, holds something user-sync did not
+   * write. Nothing was written.
+   */
+  | { state: 'foreign'; key: 'ledger' | 'event' };
 
 export interface PublishBatchArgs {
   /** The targets the batch's events may go to, in a fixed order. */
@@ -243,7 +256,7 @@ export async function publishBatch(
       case 'exhausted':
         return { state, current: Number(a) };
       case 'foreign':
-        return { state };
+        return { state, key: a === 'event' ? 'event' : 'ledger' };
       default:
         return { state: 'conflict', version: Number(a), heldBy: String(b) };
     }

@@ -273,10 +273,16 @@ export class UserEventPublisher {
         case 'foreign':
           return {
             ok: false,
-            error: new ForeignValueError(
-              keys.ledger(userId),
-              `something else than a ledger entry of user ${userId}`,
-            ),
+            error:
+              outcome.key === 'event'
+                ? new ForeignValueError(
+                    keys.event(event.id),
+                    `something else than the dedupe record of event ${event.id}`,
+                  )
+                : new ForeignValueError(
+                    keys.ledger(userId),
+                    `something else than a ledger entry of user ${userId}`,
+                  ),
           };
         case 'conflict':
           return {

@@ -100,6 +100,39 @@ describe('ledger and dedupe storage', () => {
     expect(batch.map((o) => o.ok)).toEqual([false, true]);
   });
 
+  it.each([
+    ['a string that is no version', async (h: Harness, key: string) => void (await h.redis.set(key, 'yes'))],
+    ['a set', async (h: Harness, key: string) => void (await h.redis.sadd(key, 'x'))],
+    [
+      'a hash of another shape',
+      async (h: Harness, key: string) => void (await h.redis.hset(key, { state: 'done', v: '1' })),
+    ],
+    [
+      'a hash whose version is not a number',
+      async (h: Harness, key: string) => void (await h.redis.hset(key, { state: 'enqueued', v: 'NaN' })),
+    ],
+  ])(
+    "an event id whose dedupe record holds %s is refused, naming the key; the batch's other events go",
+    async (_what, plant) => {
+      h = await startHarness({ ...quiet, start: false });
+      const k = h.service.deployment.keyspace.partition(0);
+      await plant(h, k.event('evt-planted'));
+      const publisher = h.service.createPublisher('accounts');
+      const error = await publisher
+        .publishUserCreated({ id: 3 }, { id: 'evt-planted' })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ForeignValueError);
+      expect((error as ForeignValueError).key).toBe(k.event('evt-planted'));
+      expect(await h.redis.exists(k.ledger('3'))).toBe(0);
+      const batch = await publisher.publishMany([
+        { type: 'user.created', user: { id: 3 }, id: 'evt-planted' },
+        { type: 'user.created', user: { id: 4 } },
+      ]);
+      expect(batch.map((o) => o.ok)).toEqual([false, true]);
+      expect((await h.service.getStats()).total_tasks).toBe(1);
+    },
+  );
+
   it('a delivery whose ledger key was overwritten with something foreign is dead-lettered, never sent', async () => {
     h = await startHarness({ ...quiet, start: false });
     const k = h.service.deployment.keyspace.partition(0);
