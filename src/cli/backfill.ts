@@ -1,18 +1,15 @@
 /** `user-sync backfill <service>`: every user's latest state to one target, with progress. */
 import { formatDuration } from '../duration.js';
-import type { BackfillProgress, BackfillResult } from '../ops/backfill.js';
+import type { BackfillOptions, BackfillProgress, BackfillResult } from '../ops/backfill.js';
 import { withDeployment, type CommonOptions } from './common.js';
 import { count } from './format.js';
 import { onShutdownSignal } from './signals.js';
 
 /** Options of `user-sync backfill`. */
-export interface BackfillCommandOptions extends CommonOptions {
-  dryRun?: boolean;
-  rate?: number;
-  restart?: boolean;
-  ignoreWatermarks?: boolean;
-  maxBacklog?: number;
-  chunkSize?: number;
+export interface BackfillCommandOptions
+  extends
+    CommonOptions,
+    Pick<BackfillOptions, 'dryRun' | 'rate' | 'restart' | 'ignoreWatermarks' | 'maxBacklog' | 'chunkSize'> {
   /** Progress and the result as JSON lines on stdout. */
   json?: boolean;
 }

@@ -16,7 +16,7 @@ import type { QueueSet } from '../jobs/queues.js';
 import type { Redis } from '../redis.js';
 import { repairEventId, repairType } from '../sweep/classify.js';
 import { summarizeSnapshot, type SnapshotSummary } from './snapshot-summary.js';
-import { findUserJobs, type DeadView, type DeliveryView, type ScanFigures } from './user-jobs.js';
+import { findUserJobs, type UserJobs } from './user-jobs.js';
 
 /** Entries read per queue list (and per dead-letter index) at most, by default. */
 export const DEFAULT_SCAN_LIMIT = 10_000;
@@ -51,8 +51,8 @@ export function watermarkSync(
   return watermark === 0 ? 'missing' : 'stale';
 }
 
-/** One target, for one user. */
-export interface TargetLookup {
+/** One target, for one user: its watermark and sync, and that user's deliveries there. */
+export interface TargetLookup extends UserJobs {
   service: string;
   kind: string;
   enabled: boolean;
@@ -61,12 +61,6 @@ export interface TargetLookup {
   sync: WatermarkSync | 'no_ledger';
   /** `sync` is `in_sync`; null when it cannot say (filtered, or the ledger holds nothing). */
   inSync: boolean | null;
-  pending: DeliveryView[];
-  retrying: DeliveryView[];
-  active: DeliveryView[];
-  dead: DeadView[];
-  scanned: ScanFigures;
-  truncated: boolean;
 }
 
 /** The answer of a lookup. */
