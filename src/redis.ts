@@ -33,6 +33,37 @@ export function workerConnection(base: Redis): Redis {
 }
 
 /** What a PING found: the server answered, or why it did not. */
+/** A text as a SCAN/KEYS pattern that matches only itself (glob characters escaped). */
+export const escapeGlob = (text: string): string => text.replace(/[*?[\]\\]/g, '\\$&');
+
+/** Each batch of the keys matching `pattern` (SCAN, on every master of a cluster). */
+export async function* scanKeys(redis: Redis, pattern: string): AsyncGenerator<string[]> {
+  const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis];
+  for (const node of nodes) {
+    let cursor = '0';
+    do {
+      const [next, found] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      if (found.length > 0) yield found;
+    } while (cursor !== '0');
+  }
+}
+
+/**
+ * Deletes every key matching `pattern`, on every master of a cluster: one UNLINK per key, in a
+ * pipeline per batch (a cluster refuses a DEL of keys in different slots, even on one node).
+ */
+export async function deleteMatching(redis: Redis, pattern: string): Promise<void> {
+  const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis];
+  for (const node of nodes) {
+    for await (const keys of scanKeys(node, pattern)) {
+      const pipeline = node.pipeline();
+      for (const key of keys) pipeline.unlink(key);
+      await pipeline.exec();
+    }
+  }
+}
+
 export type PingResult = { ok: true } | { ok: false; error: string };
 
 /**

@@ -8,6 +8,7 @@ import calculateSlot from 'cluster-key-slot';
 import type { Cluster, Redis } from 'ioredis';
 import type { WorkerSpec } from '../children/worker.js';
 import type { BenchRedis } from './redis.js';
+import { deleteMatching as deleteKeys } from '../../src/redis.js';
 
 export interface Store {
   /** What publishers and the rig's own queue calls use. */
@@ -153,24 +154,9 @@ export async function storeCommandCalls(store: Store): Promise<Map<string, numbe
   return calls;
 }
 
-/**
- * Deletes the keys matching `pattern` on every master, one key per command (a cluster refuses
- * a DEL of keys in different slots, even on one node).
- */
+/** Deletes the keys matching `pattern` on every master (see deleteMatching in src/redis.ts). */
 export async function deleteMatching(store: Store, pattern: string): Promise<void> {
-  for (const { redis } of store.masters()) {
-    let cursor = '0';
-    for (let round = 0; round < 1_000_000; round++) {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) {
-        const pipeline = redis.pipeline();
-        for (const key of keys) pipeline.unlink(key);
-        await pipeline.exec();
-      }
-      if (cursor === '0') break;
-    }
-  }
+  for (const { redis } of store.masters()) await deleteKeys(redis, pattern);
 }
 
 /** Per master name, `a − b` (entries missing from `b` count from 0). */

@@ -16,7 +16,7 @@ import { toError } from '../errors.js';
 import type { SyncStats } from '../jobs/stats.js';
 import { createLogger } from '../logger.js';
 import { redactUrl } from '../redact.js';
-import { Cluster, type Redis } from '../redis.js';
+import { deleteMatching, escapeGlob, type Redis } from '../redis.js';
 import { UserSyncService } from '../service.js';
 import {
   UsageError,
@@ -59,22 +59,6 @@ const newSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
 export function demoKeyTemplate(prefix: string): string {
   return prefix === DEMO_PREFIX ? 'demo:user:{id}' : `${prefix}:demo:user:{id}`;
 }
-
-/** Deletes every key matching `pattern` (a fresh demo each run), on every master of a cluster. */
-async function deleteMatching(redis: Redis, pattern: string): Promise<void> {
-  if (redis instanceof Cluster) {
-    for (const node of redis.nodes('master')) await deleteMatching(node, pattern);
-    return;
-  }
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    if (found.length) await redis.del(...found);
-  } while (cursor !== '0');
-}
-
-const escapeGlob = (text: string) => text.replace(/[*?[\]\\]/g, '\\$&');
 
 /** Runs the demo until the duration ends or a signal arrives, then prints the summary. */
 export async function runDemo(options: DemoCommandOptions): Promise<void> {

@@ -13,13 +13,13 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { Queue, Worker } from 'bullmq';
-import { Redis, type Cluster } from 'ioredis';
+import type { Cluster } from 'ioredis';
 import { waitFor } from '../helpers/redis.js';
 import {
   CLUSTER_SLOTS,
   keySlot,
+  onNode,
   startRedisCluster,
-  type ClusterNode,
   type NodeRole,
   type RedisCluster,
 } from '../helpers/redis-cluster.js';
@@ -47,23 +47,6 @@ function listening(port: number): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
-}
-
-/** Runs `fn` on a plain connection to one node. */
-async function onNode<T>(node: ClusterNode, fn: (redis: Redis) => Promise<T>): Promise<T> {
-  const redis = new Redis(node.url, {
-    maxRetriesPerRequest: 1,
-    retryStrategy: () => null,
-    lazyConnect: true,
-    disconnectTimeout: 100,
-  });
-  redis.on('error', () => undefined);
-  try {
-    await redis.connect();
-    return await fn(redis);
-  } finally {
-    redis.disconnect();
-  }
 }
 
 /** Closes BullMQ objects with a bound (worker.close() waits for active jobs without one). */
@@ -130,7 +113,7 @@ describe('startRedisCluster: 3 masters, 3 replicas', () => {
     }
     // Every master has its replica online.
     for (const master of masters) {
-      const info = await onNode(master, (r) => r.info('replication'));
+      const info = await onNode(master.port, (r) => r.info('replication'));
       expect(info).toMatch(/connected_slaves:1/);
       expect(info).toMatch(/slave0:ip=127\.0\.0\.1,port=\d+,state=online/);
     }
@@ -319,7 +302,7 @@ describe('startRedisCluster: 3 masters, 3 replicas', () => {
     expect((await c.masterForSlot(keySlot(tag(0)))).port).toBe(promoted.port);
     expect((await c.masters()).map((m) => m.port)).not.toContain(victim.port);
     for (const node of c.nodes.filter((n) => n.alive())) {
-      expect(await onNode(node, (r) => r.cluster('INFO'))).toMatch(/cluster_state:ok/);
+      expect(await onNode(node.port, (r) => r.cluster('INFO'))).toMatch(/cluster_state:ok/);
     }
 
     // The same client reads back every key written before the kill.
@@ -330,7 +313,7 @@ describe('startRedisCluster: 3 masters, 3 replicas', () => {
     }
     // And writes to the failed-over slots go to the new master.
     await client.set('{p0}:after', 'x');
-    expect(await onNode(promoted, (r) => r.get('{p0}:after'))).toBe('x');
+    expect(await onNode(promoted.port, (r) => r.get('{p0}:after'))).toBe('x');
   });
 
   it('restarts the killed master, which rejoins as a replica of the node that took over', async () => {
@@ -341,7 +324,7 @@ describe('startRedisCluster: 3 masters, 3 replicas', () => {
     await c.restart(victim);
     await c.waitForHealthy(15_000);
     expect(await victim.role()).toBe('replica');
-    expect(await onNode(victim, (r) => r.info('replication'))).toMatch(
+    expect(await onNode(victim.port, (r) => r.info('replication'))).toMatch(
       new RegExp(`master_port:${newMaster.port}\\b`),
     );
     expect((await c.masters()).map((m) => m.port)).not.toContain(victim.port);

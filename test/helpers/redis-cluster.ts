@@ -35,6 +35,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import calculateSlot from 'cluster-key-slot';
 import { Cluster, Redis, type ClusterOptions } from 'ioredis';
+import { scanKeys } from '../../src/redis.js';
 import { freePort } from './redis-server.js';
 
 const HOST = '127.0.0.1';
@@ -172,8 +173,12 @@ async function pickNodePort(taken: Set<number>): Promise<number> {
   throw new Error('no free port pair (port, port + 10000) found on 127.0.0.1 in 200 attempts');
 }
 
-/** Runs `fn` on a short-lived, non-retrying connection to one node. */
-async function onNode<T>(port: number, fn: (redis: Redis) => Promise<T>, timeoutMs = 2_000): Promise<T> {
+/** Runs `fn` on a short-lived, non-retrying connection to one node (by port). */
+export async function onNode<T>(
+  port: number,
+  fn: (redis: Redis) => Promise<T>,
+  timeoutMs = 2_000,
+): Promise<T> {
   const redis = new Redis({
     host: HOST,
     port,
@@ -800,14 +805,8 @@ class RunningCluster implements RedisCluster {
       }
       const count = await onNode(master.port, async (redis) => {
         let found = 0;
-        let cursor = '0';
-        for (let round = 0; round < 100_000; round++) {
-          const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-          found += keys.length;
-          cursor = next;
-          if (cursor === '0') return found;
-        }
-        throw new Error(`SCAN on ${master.port} did not finish in 100000 rounds`);
+        for await (const keys of scanKeys(redis, pattern)) found += keys.length;
+        return found;
       });
       counts.set(master.port, count);
     }

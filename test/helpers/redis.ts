@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { deleteMatching, escapeGlob } from '../../src/redis.js';
 
 export const TEST_REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -17,18 +18,10 @@ export function testRedis(): Redis {
  * a hash tag (`{name}`), its partitions' (`{name-p<n>…}`).
  */
 export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
-  const escape = (s: string) => s.replace(/[*?[\]\\]/g, '\\$&');
-  const patterns = [`${escape(prefix)}*`];
+  const patterns = [`${escapeGlob(prefix)}*`];
   const tag = /^\{([^}]+)\}$/.exec(prefix);
-  if (tag) patterns.push(`{${escape(tag[1] as string)}-p*`);
-  for (const pattern of patterns) {
-    let cursor = '0';
-    do {
-      const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      if (found.length) await redis.del(...found);
-    } while (cursor !== '0');
-  }
+  if (tag) patterns.push(`{${escapeGlob(tag[1] as string)}-p*`);
+  for (const pattern of patterns) await deleteMatching(redis, pattern);
 }
 
 /** Polls `check` until it returns a truthy value, or fails after `timeoutMs`. */

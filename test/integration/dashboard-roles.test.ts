@@ -14,6 +14,7 @@ import {
   type UserSnapshot,
 } from '../../src/index.js';
 import { NEVER_ALLOWED } from '../../src/dashboard/board-guard.js';
+import { scanKeys } from '../../src/redis.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { startHttpTarget, type HttpTarget } from '../helpers/http-target.js';
 import { basicAuth } from '../helpers/http-request.js';
@@ -207,12 +208,7 @@ describe('dashboard roles and the Bull Board allow-list', () => {
       };
     }
     const keys: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, found] = await harness.redis.scan(cursor, 'MATCH', `${harness.prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      keys.push(...found);
-    } while (cursor !== '0');
+    for await (const found of scanKeys(harness.redis, `${harness.prefix}*`)) keys.push(...found);
     const { records } = await harness.service.listDeadLetters({ limit: 500 });
     return { queues, deadLetters: records, keys: keys.sort() };
   }
