@@ -96,6 +96,34 @@ export type ProducerRig = Pick<Rig, 'receiverUrl' | 'deadline'> & {
   store: Pick<Store, 'connection' | 'partitions'>;
 };
 
+/**
+ * A producer's publish: each event (mode 'one') or each batch (mode 'many') stamped with the
+ * time it is sent (the receiver measures latency from it), `parallelism` at a time.
+ */
+function publishing(
+  rig: Pick<Rig, 'deadline'>,
+  one: (event: BenchEvent) => Promise<void>,
+  many: (batch: BenchEvent[], mode: Extract<PublishMode, { kind: 'many' }>) => Promise<void>,
+): Producer['publish'] {
+  return async (events, mode) => {
+    if (mode.kind === 'one') {
+      await inParallel(rig.deadline, events.length, mode.parallelism, async (i) => {
+        const event = events[i] as BenchEvent;
+        event.user.sent_at = nowAbs();
+        await one(event);
+      });
+      return;
+    }
+    const batches = Math.ceil(events.length / mode.batch);
+    await inParallel(rig.deadline, batches, mode.parallelism, async (b) => {
+      const batch = events.slice(b * mode.batch, (b + 1) * mode.batch);
+      const at = nowAbs();
+      for (const event of batch) event.user.sent_at = at;
+      await many(batch, mode);
+    });
+  };
+}
+
 /** `replicaAcks`: user-sync's setting (default 0). */
 export function producer(
   rig: ProducerRig,
@@ -121,27 +149,17 @@ export function producer(
       logger: createLogger({ silent: true }),
     });
     return {
-      publish: async (events, mode) => {
-        if (mode.kind === 'one') {
-          await inParallel(rig.deadline, events.length, mode.parallelism, async (i) => {
-            const event = events[i] as BenchEvent;
-            event.user.sent_at = nowAbs();
-            await publisher.publishUserCreated(event.user, { id: event.id });
-          });
-          return;
-        }
-        const batches = Math.ceil(events.length / mode.batch);
-        await inParallel(rig.deadline, batches, mode.parallelism, async (b) => {
-          const batch = events.slice(b * mode.batch, (b + 1) * mode.batch);
-          const at = nowAbs();
-          for (const event of batch) event.user.sent_at = at;
+      publish: publishing(
+        rig,
+        async (event) => void (await publisher.publishUserCreated(event.user, { id: event.id })),
+        async (batch) => {
           const outcomes = await publisher.publishMany(
             batch.map((event) => ({ type: 'user.created' as const, id: event.id, user: event.user })),
           );
           const refused = outcomes.find((o) => !o.ok);
           if (refused && !refused.ok) throw refused.error;
-        });
-      },
+        },
+      ),
       close: () => publisher.close(),
     };
   }
@@ -151,31 +169,23 @@ export function producer(
   for (const queue of queues.values()) queue.on('error', () => undefined);
   const jobsOf = (event: BenchEvent) => targets.map((t) => rawJob(event, t));
   return {
-    publish: async (events, mode) => {
-      if (mode.kind === 'one') {
-        await inParallel(rig.deadline, events.length, mode.parallelism, async (i) => {
-          const event = events[i] as BenchEvent;
-          event.user.sent_at = nowAbs();
-          // One target: a plain add; more: all of the event's jobs at once, atomically.
-          if (targets.length === 1) {
-            const { name, data, opts } = jobsOf(event)[0] as ReturnType<typeof rawJob>;
-            await (queues.get(targets[0] as string) as Queue).add(name, data, opts);
-          } else await flow.addBulk(jobsOf(event));
-        });
-        return;
-      }
-      const batches = Math.ceil(events.length / mode.batch);
-      await inParallel(rig.deadline, batches, mode.parallelism, async (b) => {
-        const batch = events.slice(b * mode.batch, (b + 1) * mode.batch);
-        const at = nowAbs();
-        for (const event of batch) event.user.sent_at = at;
+    publish: publishing(
+      rig,
+      async (event) => {
+        // One target: a plain add; more: all of the event's jobs at once, atomically.
+        if (targets.length === 1) {
+          const { name, data, opts } = jobsOf(event)[0] as ReturnType<typeof rawJob>;
+          await (queues.get(targets[0] as string) as Queue).add(name, data, opts);
+        } else await flow.addBulk(jobsOf(event));
+      },
+      async (batch, mode) => {
         if (mode.raw === 'flow') await flow.addBulk(batch.flatMap(jobsOf));
         else
           await Promise.all(
             targets.map((t) => (queues.get(t) as Queue).addBulk(batch.map((event) => rawJob(event, t)))),
           );
-      });
-    },
+      },
+    ),
     close: async () => {
       await flow.close();
       await Promise.all([...queues.values()].map((q) => q.close()));

@@ -70,7 +70,8 @@ describe('createLogger: lines below the level', () => {
     return { read, field };
   }
 
-  it('are dropped before any formatting, on the logger and on children of children', () => {
+  /** A logger at warn whose transport keeps every info object it is given. */
+  function warnLogger() {
     const lines: unknown[] = [];
     class Capture extends Transport {
       override log(info: unknown, next: () => void) {
@@ -78,7 +79,11 @@ describe('createLogger: lines below the level', () => {
         next();
       }
     }
-    const logger = createLogger({ level: 'warn', silent: false, transports: [new Capture()] });
+    return { lines, logger: createLogger({ level: 'warn', silent: false, transports: [new Capture()] }) };
+  }
+
+  it('are dropped before any formatting, on the logger and on children of children', () => {
+    const { lines, logger } = warnLogger();
     const { read, field } = probe();
     logger.info('below', { nested: field });
     logger.log('debug', 'below', { nested: field });
@@ -95,14 +100,7 @@ describe('createLogger: lines below the level', () => {
   });
 
   it('follow the level when it changes, and a transport of its own lower level', () => {
-    const lines: unknown[] = [];
-    class Capture extends Transport {
-      override log(info: unknown, next: () => void) {
-        lines.push(info);
-        next();
-      }
-    }
-    const logger = createLogger({ level: 'warn', silent: false, transports: [new Capture()] });
+    const { lines, logger } = warnLogger();
     const child = logger.child({ component: 'c' });
     child.info('dropped');
     logger.level = 'info';
