@@ -3,13 +3,12 @@
  * publisher's fan-out, as the sweep plans its repairs), less those whose job is already queued.
  */
 import type { TargetConfig } from '../config/schema.js';
-import type { UserSnapshot } from '../events.js';
 import { readLedger, type LedgerRecord } from '../jobs/ledger.js';
 import { taskId, type Keys } from '../jobs/names.js';
 import type { QueueSet } from '../jobs/queues.js';
-import { planDeliveries, type PlannedDelivery } from '../producers/fan-out.js';
+import type { PlannedDelivery } from '../producers/fan-out.js';
 import type { Redis } from '../redis.js';
-import { repairEventId, repairType } from '../sweep/classify.js';
+import { planRepair } from '../sweep/repairs.js';
 import { countSkip, decideBackfill, type BackfillCounts } from './backfill-plan.js';
 
 /** What planning a chunk needs. */
@@ -52,31 +51,11 @@ export async function planChunk(args: {
     const decision = decideBackfill(entry, Number(marks[i] ?? 0) || 0, target, args.ignoreWatermarks);
     if (decision !== 'send' && decision !== 'send_delete') return countSkip(counts, decision);
     const record = entry as LedgerRecord;
-    const user = snapshotOf(record, userId);
-    const event = {
-      id: repairEventId(userId, record.version),
-      type: repairType(record),
-      userId: user.id,
-      version: record.version,
-      user,
-      timestamp,
-      source: 'user-sync-backfill',
-    };
-    for (const delivery of planDeliveries(event, [target], { repair: true, queueName: keys.deliveryQueue }))
+    const repair = { target, userId, state: record, snapshot: record.snapshot, keys, timestamp };
+    for (const delivery of planRepair({ ...repair, source: 'user-sync-backfill' }))
       planned.push({ delivery, latestJobId: taskId(record.eventId, target.service) });
   });
   return planned;
-}
-
-/** The ledger's snapshot of a user, or `{ id }` when it does not parse as this user's. */
-function snapshotOf(record: LedgerRecord, userId: string): UserSnapshot {
-  try {
-    const user = JSON.parse(record.snapshot ?? '') as UserSnapshot;
-    if (typeof user === 'object' && user !== null && String(user.id) === userId) return user;
-  } catch {
-    // fall through
-  }
-  return { id: userId };
 }
 
 /** Job states in which a job has not finished: it will still send its version. */

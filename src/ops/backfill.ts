@@ -14,7 +14,8 @@ import type { SyncConfig, TargetConfig } from '../config/schema.js';
 import { UserSyncError } from '../errors.js';
 import { acquireLock, extendLock, releaseLock } from '../jobs/locks.js';
 import type { Keyspace } from '../jobs/names.js';
-import { deliveryJobOptions, type QueueSet } from '../jobs/queues.js';
+import type { QueueSet } from '../jobs/queues.js';
+import { addDeliveries } from '../sweep/repairs.js';
 import type { Logger } from '../logger.js';
 import type { Redis } from '../redis.js';
 import {
@@ -267,13 +268,7 @@ async function backfillLocked(args: {
       if (fresh.length > 0 && !dryRun) {
         await makeRoom(fresh.length);
         if (options.signal?.aborted) break walk;
-        await deps.queues.delivery(service, p).addBulk(
-          fresh.map((d) => ({
-            name: d.type,
-            data: d.data,
-            opts: { ...deliveryJobOptions(deps.config), jobId: d.jobId },
-          })),
-        );
+        await addDeliveries(deps.queues.delivery(service, p), deps.config, fresh);
         sent += fresh.length;
       }
       state.counts.enqueued += fresh.length;

@@ -7,25 +7,23 @@ import { randomUUID } from 'node:crypto';
 import type { SyncConfig, TargetConfig } from '../config/schema.js';
 import { targetAccepts } from '../config/targets.js';
 import { toError } from '../errors.js';
-import type { UserSnapshot } from '../events.js';
 import type { ExecutionContext, Executor, TargetVersions } from '../executors/executor.js';
 import type { DeploymentKeys, Keys, Keyspace } from '../jobs/names.js';
 import { isLedgerRecord, readLedger } from '../jobs/ledger.js';
-import { deliveryJobOptions, type QueueSet } from '../jobs/queues.js';
+import type { QueueSet } from '../jobs/queues.js';
 import { acquireLock, extendLock, releaseLock } from '../jobs/locks.js';
 import type { Logger } from '../logger.js';
-import { planDeliveries, type PlannedDelivery } from '../producers/fan-out.js';
 import type { Redis } from '../redis.js';
 import {
   REPAIRABLE,
   classify,
   emptyFigures,
-  repairEventId,
   repairType,
   type LedgerState,
   type SweepRun,
   type TargetSweepFigures,
 } from './classify.js';
+import { enqueueRepairs, planRepairs, type Repair } from './repairs.js';
 
 export interface SweepDeps {
   redis: Redis;
@@ -266,13 +264,6 @@ export async function readSweepRuns(redis: Redis, keys: DeploymentKeys, limit = 
   return rows.map((row) => JSON.parse(row) as SweepRun);
 }
 
-/** A mismatch found: which target, which user, what the ledger says. */
-interface Repair {
-  target: TargetConfig;
-  userId: string;
-  state: LedgerState;
-}
-
 /** Compares one chunk of users (of one partition) with every target; returns the users compared and the repairs enqueued. */
 async function sweepChunk(args: {
   ids: readonly string[];
@@ -321,10 +312,10 @@ async function sweepChunk(args: {
     }
   }
   if (repairs.length === 0 || signal.aborted) return { users: users.length, repairs: 0 };
-  const planned = await planRepairs(repairs, deps, keys, new Date(now()).toISOString());
+  const planned = await planRepairs(deps.redis, keys, repairs, new Date(now()).toISOString());
   let enqueued = 0;
   for (const [target, deliveries] of planned) {
-    const added = await enqueueRepairs(deps, target, partition, deliveries);
+    const added = await enqueueRepairs(deps.queues.delivery(target, partition), deps.config, deliveries);
     (figures[target] as TargetSweepFigures).repairs += added;
     enqueued += added;
   }
@@ -347,73 +338,4 @@ async function readLedgerStates(
       ledger.set(id, { version: entry.version, deleted: entry.deleted, type: entry.type });
   }
   return ledger;
-}
-
-/**
- * The repair deliveries, by target, built by the publisher's own fan-out: the ledger's latest
- * snapshot under a deterministic event id, marked as a repair (sent even at or below the
- * watermark, always as the ledger's latest).
- */
-async function planRepairs(
-  repairs: readonly Repair[],
-  deps: SweepDeps,
-  keys: Keys,
-  timestamp: string,
-): Promise<Map<string, PlannedDelivery[]>> {
-  // Snapshots only for the users that get a repair.
-  const entries = await readLedger(deps.redis, keys, [...new Set(repairs.map((r) => r.userId))]);
-  const byTarget = new Map<string, PlannedDelivery[]>();
-  repairs.forEach(({ target, userId, state }) => {
-    let user: UserSnapshot;
-    try {
-      const entry = entries.get(userId);
-      user = JSON.parse(isLedgerRecord(entry) ? (entry.snapshot ?? '') : '') as UserSnapshot;
-    } catch {
-      user = { id: userId };
-    }
-    const event = {
-      id: repairEventId(userId, state.version),
-      type: repairType(state),
-      userId: user.id ?? userId,
-      version: state.version,
-      user,
-      timestamp,
-      source: 'user-sync-sweep',
-    };
-    const list = byTarget.get(target.service) ?? [];
-    list.push(...planDeliveries(event, [target], { repair: true, queueName: keys.deliveryQueue }));
-    byTarget.set(target.service, list);
-  });
-  return byTarget;
-}
-
-/**
- * Adds a target's repair jobs. Deterministic ids: a repair still pending from an earlier sweep
- * is not added twice; one that already ran (the same drift came back) is removed so that it can
- * run again. Returns how many were added.
- */
-async function enqueueRepairs(
-  deps: SweepDeps,
-  target: string,
-  partition: number,
-  planned: readonly PlannedDelivery[],
-): Promise<number> {
-  const queue = deps.queues.delivery(target, partition);
-  const jobOptions = deliveryJobOptions(deps.config);
-  const fresh: PlannedDelivery[] = [];
-  for (const delivery of planned) {
-    const existing = await queue.getJob(delivery.jobId);
-    if (existing) {
-      const state = await existing.getState();
-      if (state !== 'completed' && state !== 'failed') continue;
-      await existing.remove();
-    }
-    fresh.push(delivery);
-  }
-  if (fresh.length > 0) {
-    await queue.addBulk(
-      fresh.map((d) => ({ name: d.type, data: d.data, opts: { ...jobOptions, jobId: d.jobId } })),
-    );
-  }
-  return fresh.length;
 }
