@@ -12,16 +12,17 @@ import {
 } from './event-fields.js';
 
 /**
- * A delivery job's data as a worker reads it. It names its target by `service` only: the URL,
- * method, headers and secrets always come from the worker's own configuration, never from job
- * data.
+ * A delivery as it is sent: the job's data with the event's snapshot and timestamp. It names its
+ * target by `service` only: the URL, method, headers and secrets always come from the worker's
+ * own configuration, never from job data.
  */
 export interface DeliveryJobData {
   /**
-   * The format it was stored in: 1, every field in the job's data; 2 (compact, what user-sync
-   * writes), the event id, the target and the type are the job's id, queue and name.
+   * The format its job was stored in: 1, every field in the job's data; 2, the event id, the
+   * target and the type are the job's id, queue and name; 3 (what a publish writes), as 2 and
+   * the snapshot and timestamp are the ledger's (see {@link referenceData}).
    */
-  v: 1 | 2;
+  v: 1 | 2 | 3;
   eventId: string;
   service: string;
   type: EventType;
@@ -36,17 +37,53 @@ export interface DeliveryJobData {
 }
 
 /**
- * A delivery job's data as user-sync stores it (format 2): what the job's id (`<eventId>.<target>`),
- * queue and name (the event type) do not already say. A queued delivery is one BullMQ hash; every
- * byte of its data is kept once per target until it is delivered.
+ * A delivery job's data as read from its job: without the snapshot and timestamp when it is in
+ * format 3 (they are the ledger's).
+ */
+export type DeliveryJobRead = Omit<DeliveryJobData, 'user' | 'timestamp'> &
+  Partial<Pick<DeliveryJobData, 'user' | 'timestamp'>>;
+
+/**
+ * A delivery job's data in format 2: what the job's id (`<eventId>.<target>`), queue and name
+ * (the event type) do not already say. Self-contained: what repairs, and publishes the ledger
+ * does not take (an older version), are stored as; format 3 jobs become it when their event
+ * leaves the ledger (see {@link referenceData}).
  */
 export type StoredDeliveryData = Omit<DeliveryJobData, 'v' | 'eventId' | 'service' | 'type'> & { v: 2 };
 
-/** The stored form of a delivery's data. */
+/** The stored form of a delivery's data (format 2). */
 export function storedDeliveryData(data: Omit<DeliveryJobData, 'v'> & { v?: unknown }): StoredDeliveryData {
   const { v: _format, eventId: _id, service: _target, type: _type, ...rest } = data;
   return { v: 2, ...rest };
 }
+
+/**
+ * Format 3, as JSON without the version (the publish script puts it first): format 2 without
+ * the snapshot and the timestamp, which are the ledger's while this event is the user's latest.
+ * A queued delivery is one BullMQ hash kept once per target until it is delivered: without the
+ * snapshot its data stays under the 64 bytes Redis keeps in a hash's compact encoding, and the
+ * snapshot is stored once per event, in the ledger, instead of once per target. When a newer
+ * version replaces the event in the ledger, the same publish script writes the snapshot and
+ * timestamp into the event's unfinished jobs, making them format 2
+ * ({@link FORMAT3_TO_FORMAT2_LUA}); a publish the ledger does not take is stored as format 2.
+ */
+export function referenceData(data: StoredDeliveryData): string {
+  const { v: _format, version: _version, user: _user, timestamp: _timestamp, ...rest } = data;
+  return JSON.stringify({ v: 3, ...rest });
+}
+
+/**
+ * Lua: `format3_to_format2(data, snapshot, timestamp)` returns a format 3 job's data (as the
+ * publish script stores it, `{"version":N,"v":3,...}`) as format 2, with the snapshot and
+ * timestamp given; nil for data in any other form (left as it is).
+ */
+export const FORMAT3_TO_FORMAT2_LUA = `
+local function format3_to_format2(data, snapshot, ts)
+  local head, rest = string.match(data, '^({"version":%d+,"v":)3(,.*)}$')
+  if not head then return nil end
+  return head .. '2' .. rest .. ',"user":' .. snapshot .. ',"timestamp":"' .. ts .. '"}'
+end
+`;
 
 /** One delivery as an executor sees it. */
 export interface DeliveryTask extends DeliveryJobData {
@@ -64,15 +101,15 @@ export interface DeliveryTask extends DeliveryJobData {
  * choices (its status list, its clock).
  */
 export const deliveryJobDataSchema = z.object({
-  v: z.union([z.literal(1), z.literal(2)]),
+  v: z.union([z.literal(1), z.literal(2), z.literal(3)]),
   eventId: z.string().regex(ID_RE, ID_MESSAGE),
   service: z.string().min(1),
   type: z.enum(EVENT_TYPES as [EventType, ...EventType[]]),
   userId: userIdSchema,
   version: versionSchema,
-  user: snapshotSchema,
+  user: snapshotSchema.optional(),
   changes: changesSchema.optional(),
-  timestamp: timestampSchema,
+  timestamp: timestampSchema.optional(),
   source: sourceSchema,
   repair: z.boolean().optional(),
 });
@@ -84,19 +121,23 @@ export interface DeliveryJobLike {
   data: unknown;
 }
 
+/** The fields a format 3 job leaves to the ledger. */
+const LEDGER_FIELDS = ['user', 'timestamp'] as const;
+
 /**
- * Reads a delivery job of the queue of `expectedService`: its data in either format, checked,
- * under its deterministic id (`<eventId>.<service>`). Returns the data, or a one-line reason
- * why it cannot be delivered.
+ * Reads a delivery job of the queue of `expectedService`: its data in any format, checked,
+ * under its deterministic id (`<eventId>.<service>`). Returns the data (format 3: without the
+ * snapshot and timestamp), or a one-line reason why it cannot be delivered.
  */
 export function parseDeliveryJob(
   job: DeliveryJobLike,
   expectedService: string,
-): { ok: true; data: DeliveryJobData } | { ok: false; reason: string } {
+): { ok: true; data: DeliveryJobRead } | { ok: false; reason: string } {
   const jobId = job.id ?? '';
   const suffix = `.${expectedService}`;
   let data = job.data;
-  if (typeof data === 'object' && data !== null && (data as { v?: unknown }).v === 2) {
+  const format = typeof data === 'object' && data !== null ? (data as { v?: unknown }).v : undefined;
+  if (format === 2 || format === 3) {
     // Compact: the event id, the target and the type are the job's.
     if (!jobId.endsWith(suffix))
       return { ok: false, reason: `malformed job: id "${jobId}" is not "<eventId>${suffix}"` };
@@ -104,9 +145,21 @@ export function parseDeliveryJob(
     if (own)
       return {
         ok: false,
-        reason: `malformed job data: ${own}: format 2 takes it from the job, not its data`,
+        reason: `malformed job data: ${own}: format ${String(format)} takes it from the job, not its data`,
       };
-    data = { ...data, eventId: jobId.slice(0, -suffix.length), service: expectedService, type: job.name };
+    // Format 3 takes the snapshot and timestamp from the ledger.
+    const misplaced = format === 3 && LEDGER_FIELDS.find((field) => field in (data as object));
+    if (misplaced)
+      return {
+        ok: false,
+        reason: `malformed job data: ${misplaced}: format 3 takes it from the ledger, not its data`,
+      };
+    data = {
+      ...(data as object),
+      eventId: jobId.slice(0, -suffix.length),
+      service: expectedService,
+      type: job.name,
+    };
   }
   const parsed = deliveryJobDataSchema.safeParse(data);
   if (!parsed.success) {
@@ -114,13 +167,16 @@ export function parseDeliveryJob(
     const where = issue?.path.length ? issue.path.join('.') : '(data)';
     return { ok: false, reason: `malformed job data: ${where}: ${issue?.message ?? 'invalid'}` };
   }
+  // The other formats hold them.
+  const missing = parsed.data.v !== 3 && LEDGER_FIELDS.find((field) => parsed.data[field] === undefined);
+  if (missing) return { ok: false, reason: `malformed job data: ${missing}: is required` };
   if (parsed.data.service !== expectedService) {
     return {
       ok: false,
       reason: `malformed job data: service: names "${parsed.data.service}" but sits in the queue of "${expectedService}"`,
     };
   }
-  if (String(parsed.data.user.id) !== String(parsed.data.userId)) {
+  if (parsed.data.user && String(parsed.data.user.id) !== String(parsed.data.userId)) {
     return { ok: false, reason: 'malformed job data: user.id: differs from userId' };
   }
   const expected = `${parsed.data.eventId}${suffix}`;
@@ -140,7 +196,7 @@ export interface JobFacts {
 }
 
 /**
- * The facts a job's data (either format) and id give, each only if it has the right type: for
+ * The facts a job's data (any format) and id give, each only if it has the right type: for
  * describing jobs that may be malformed, never for deciding a delivery (that is parseDeliveryJob).
  */
 export function jobFacts(job: DeliveryJobLike, target: string): JobFacts {
@@ -153,7 +209,7 @@ export function jobFacts(job: DeliveryJobLike, target: string): JobFacts {
   const eventId =
     pick<string>('eventId', 'string') ??
     (jobId.endsWith(suffix) ? jobId.slice(0, -suffix.length) : undefined);
-  const type = pick<string>('type', 'string') ?? (data.v === 2 ? job.name : undefined);
+  const type = pick<string>('type', 'string') ?? (data.v === 2 || data.v === 3 ? job.name : undefined);
   const userId = pick<string>('userId', 'string') ?? pick<number>('userId', 'number');
   const version = pick<number>('version', 'number');
   return {

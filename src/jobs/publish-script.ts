@@ -8,6 +8,7 @@
  */
 import { createRequire } from 'node:module';
 import { LuaScript, type Redis } from '../redis.js';
+import { FORMAT3_TO_FORMAT2_LUA } from './delivery-job.js';
 import { MAX_VERSION } from './event-fields.js';
 import { LEDGER_LUA } from './ledger.js';
 import { EVENT_STREAM_MAX_LEN } from './queues.js';
@@ -38,9 +39,13 @@ const QUEUE_KEYS = [
  * user's ledger entry.
  * ARGV: [1] backlog cap, [2] largest version, [3] dedupe window ms, [4] job timestamp ms, [5] job
  * options JSON, [6] targets T, [7] events E; then T queue key prefixes (`<prefix>:<queue>:`);
- * then the length of the queues' event streams; then per event: version ('' = assign), type, event id, snapshot JSON, deleted (0/1), event
- * timestamp, user id, deliveries k, then k × (target index 1..T, job id, job data JSON without
- * its version).
+ * then the length of the queues' event streams; then T target names; then per event: version
+ * ('' = assign), type, event id, snapshot JSON, deleted (0/1), event timestamp, user id,
+ * deliveries k, then k × (target index 1..T, job id, job data JSON in format 3 without its
+ * version: `{"v":3,...}`).
+ * An event the ledger takes gets format 3 jobs (their snapshot is the ledger's), and the event it
+ * replaces there has its unfinished jobs made format 2 (the snapshot and timestamp written into
+ * their data); an event the ledger does not take (an older version) gets format 2 jobs.
  * Returns three values per event: {state, a, b} — 'new', version, ledger updated (0/1);
  * 'enqueued' (a duplicate), version, 0; 'full', target index, backlog; 'exhausted', current
  * version, ''; 'conflict', version, the event id holding it; 'foreign', 'ledger' or 'event' (that
@@ -52,6 +57,7 @@ ${addStandardJob.content}
 end
 
 ${LEDGER_LUA}
+${FORMAT3_TO_FORMAT2_LUA}
 local rcall = redis.call
 local cap = tonumber(ARGV[1])
 local maxVersion = tonumber(ARGV[2])
@@ -75,8 +81,24 @@ local function backlog(t)
     + rcall('ZCARD', queueKey(t, 6)) + rcall('ZCARD', queueKey(t, 10)) + rcall('ZCARD', queueKey(t, 11))
 end
 
+local targetNames = {}
+for t = 1, T do targetNames[t] = ARGV[8 + T + t] end
+
+-- The event leaving the ledger (old) keeps its snapshot in its own unfinished jobs from now on.
+local function keep_snapshot(old)
+  for t = 1, T do
+    local jobId = old.eid .. '.' .. targetNames[t]
+    local jobKey = prefixes[t] .. jobId
+    local data = rcall('HGET', jobKey, 'data')
+    if data and not rcall('ZSCORE', queueKey(t, 5), jobId) then
+      local whole = format3_to_format2(data, old.snap, old.ts)
+      if whole then rcall('HSET', jobKey, 'data', whole) end
+    end
+  end
+end
+
 local results = {}
-local a = 9 + T
+local a = 9 + 2 * T
 for e = 1, E do
   local eventKey = KEYS[2 + T * 11 + (e - 1) * 2 + 1]
   local ledgerKey = KEYS[2 + T * 11 + (e - 1) * 2 + 2]
@@ -135,6 +157,7 @@ for e = 1, E do
   if not outcome then
     local updated = 0
     if state ~= 'pending' and tonumber(version) > current then
+      if ledger and ledger.eid ~= '' then keep_snapshot(ledger) end
       ledger_write(ledgerKey, version, deleted, etype, eventId, ts, snapshot)
       rcall('ZADD', KEYS[1], 0, userId)
       updated = 1
@@ -142,6 +165,7 @@ for e = 1, E do
     for j = 1, k do
       local t, jobId, rest = deliveries[j][1], deliveries[j][2], deliveries[j][3]
       local data = '{"version":' .. version .. ',' .. string.sub(rest, 2)
+      if updated == 0 then data = format3_to_format2(data, snapshot, ts) end
       bullmq_add_standard_job(
         { queueKey(t, 1), queueKey(t, 2), queueKey(t, 3), queueKey(t, 4), queueKey(t, 5),
           queueKey(t, 6), queueKey(t, 7), queueKey(t, 8), queueKey(t, 9) },
@@ -173,7 +197,7 @@ export interface PublishItem {
   deleted: boolean;
   /** The event's timestamp (ISO 8601). */
   timestamp: string;
-  /** Its deliveries: the target (by name), the job id, and the job data as JSON without `version`. */
+  /** Its deliveries: the target (by name), the job id, and the job data as format 3 JSON without `version` ({@link referenceData}). */
   deliveries: ReadonlyArray<{ target: string; jobId: string; data: string }>;
 }
 
@@ -229,6 +253,7 @@ export async function publishBatch(
     args.events.length,
     ...args.targets.map((target) => `${keys.prefix}:${keys.deliveryQueue(target)}:`),
     EVENT_STREAM_MAX_LEN,
+    ...args.targets,
   ];
   for (const e of args.events) {
     argv.push(e.version ?? '', e.type, e.eventId, e.snapshot, e.deleted ? 1 : 0, e.timestamp, e.userId);
@@ -236,6 +261,8 @@ export async function publishBatch(
     for (const d of e.deliveries) {
       const t = index.get(d.target);
       if (t === undefined) throw new Error(`publishBatch: ${d.target} is not among the batch's targets`);
+      if (!d.data.startsWith('{"v":3,') || !d.data.endsWith('}'))
+        throw new Error(`publishBatch: job data of ${d.jobId} is not format 3 JSON (referenceData)`);
       argv.push(t, d.jobId, d.data);
     }
   }

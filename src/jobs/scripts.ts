@@ -21,7 +21,7 @@ import { GLOBAL_COUNTER, latencyBucket, type TargetCounter } from './stats.js';
  * KEYS: lock, watermark, ledger. ARGV: token, lock ttl ms, userId, when to read the snapshot
  * ('none', 'newer': the ledger is newer than the delivery, 'newer-or-equal'), the delivery's
  * own version. Returns {0} when another delivery holds the lock, else
- * {1, watermark, v, eid, type, del, snap} ('' for what the ledger does not hold or was not read;
+ * {1, watermark, v, eid, type, del, snap, ts} ('' for what the ledger does not hold or was not read;
  * v = 'foreign' when the ledger key holds something user-sync did not write).
  */
 const DELIVERY_BEGIN = new LuaScript(
@@ -38,7 +38,7 @@ local held, own = tonumber(l.v), tonumber(ARGV[5])
 if (ARGV[4] == 'newer' and held > own) or (ARGV[4] == 'newer-or-equal' and held >= own) then
   snap = l.snap
 end
-return {1, watermark, l.v, l.eid, l.type, l.del, snap}
+return {1, watermark, l.v, l.eid, l.type, l.del, snap, l.ts}
 `,
   3,
 );
@@ -145,9 +145,14 @@ export interface LedgerEntry {
   /** JSON of the latest snapshot; undefined when it was not read (it would not be sent). */
   snapshot: string | undefined;
   deleted: boolean;
+  /** The latest event's timestamp. */
+  timestamp: string;
 }
 
-/** When the ledger's snapshot is worth reading: never, when it is newer than the delivery, or also when equal. */
+/**
+ * When the ledger's snapshot is worth reading: never, when it is newer than the delivery, or also
+ * when equal (repairs, and format 3 jobs, whose own snapshot is the ledger's).
+ */
 export type SnapshotRead = 'none' | 'newer' | 'newer-or-equal';
 
 export interface BeginDeliveryArgs {
@@ -185,7 +190,7 @@ export async function beginDelivery(
     [args.token, args.lockTtlMs, args.userId, args.snapshot, args.version],
   )) as Array<string | number>;
   if (reply[0] !== 1) return { locked: false };
-  const [, watermark, v, eventId, type, deleted, snapshot] = reply;
+  const [, watermark, v, eventId, type, deleted, snapshot, timestamp] = reply;
   return {
     locked: true,
     watermark: Number(watermark ?? 0),
@@ -199,6 +204,7 @@ export async function beginDelivery(
               eventId: String(eventId),
               snapshot: snapshot ? String(snapshot) : undefined,
               deleted: deleted === '1',
+              timestamp: String(timestamp ?? ''),
             }
           : undefined,
   };

@@ -3,6 +3,7 @@ import { parseConfig } from '../config/parse.js';
 import type { SyncConfig, SyncConfigInput } from '../config/schema.js';
 import { ForeignValueError, QueueFullError, ReplicationError, ValidationError, toError } from '../errors.js';
 import { EventType, type UserEvent, type UserEventInput, type UserSnapshot } from '../events.js';
+import { referenceData } from '../jobs/delivery-job.js';
 import { checkPartitions } from '../jobs/meta.js';
 import type { Keyspace } from '../jobs/names.js';
 import { publishBatch } from '../jobs/publish-script.js';
@@ -217,7 +218,9 @@ export class UserEventPublisher {
     const planned = items.map(({ event }) =>
       planDeliveries(event, config.targets, { queueName: keys.deliveryQueue }),
     );
-    const targets = [...new Set(planned.flat().map((p) => p.service))];
+    // Every target, not only those this batch goes to: an event leaving the ledger gives its
+    // snapshot back to its jobs at any of them (publish-script.ts).
+    const targets = config.targets.map((t) => t.service);
     const outcomes = await publishBatch(this.redis, keys, {
       targets,
       queueSize: config.queueSize,
@@ -232,10 +235,11 @@ export class UserEventPublisher {
         snapshot: JSON.stringify(event.user),
         deleted: event.type === EventType.UserDeleted,
         timestamp: event.timestamp,
-        deliveries: (planned[i] ?? []).map((p) => {
-          const { version: _assigned, ...rest } = p.data;
-          return { target: p.service, jobId: p.jobId, data: JSON.stringify(rest) };
-        }),
+        deliveries: (planned[i] ?? []).map((p) => ({
+          target: p.service,
+          jobId: p.jobId,
+          data: referenceData(p.data),
+        })),
       })),
     });
     const written = outcomes.filter((o) => o.state === 'new' || o.state === 'enqueued').length;

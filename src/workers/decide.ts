@@ -4,7 +4,8 @@
  * unit tests without Redis (test/unit/decide.test.ts).
  */
 import { EventType, isEventType, type UserSnapshot } from '../events.js';
-import type { DeliveryJobData, DeliveryTask } from '../jobs/delivery-job.js';
+import type { DeliveryJobData, DeliveryJobRead, DeliveryTask } from '../jobs/delivery-job.js';
+import { snapshotSchema } from '../jobs/event-fields.js';
 import type { LedgerEntry } from '../jobs/scripts.js';
 
 /** What an attempt does. */
@@ -23,7 +24,8 @@ export type DeliveryDecision =
   | { action: 'send-ledger'; task: DeliveryTask };
 
 export interface DecisionInput {
-  data: DeliveryJobData;
+  /** The job's data; without a snapshot (format 3), the ledger's is the event's own. */
+  data: DeliveryJobRead;
   /** The job id: `<eventId>.<target>`, the task id. */
   jobId: string;
   /** 1 for the first attempt. */
@@ -43,7 +45,7 @@ export interface DecisionInput {
 
 /** Why the ledger does not vouch for a job, or undefined when it does. */
 export function ledgerObjection(
-  data: DeliveryJobData,
+  data: DeliveryJobRead,
   ledger: LedgerEntry | 'foreign' | undefined,
 ): string | undefined {
   const user = JSON.stringify(String(data.userId));
@@ -69,8 +71,51 @@ export function decideDelivery(input: DecisionInput): DeliveryDecision {
   const why = ledgerObjection(data, ledger);
   if (why || ledger === 'foreign' || ledger === undefined) return { action: 'not-in-ledger', why: why ?? '' };
   if (data.version <= watermark && !data.repair) return { action: 'superseded', watermark };
-  const task = buildTask({ ...input, ledger });
+  if (data.user === undefined || data.timestamp === undefined) return fromLedger(input, data, ledger);
+  const task = buildTask({ ...input, data: { ...data, user: data.user, timestamp: data.timestamp }, ledger });
   return { action: task.coalesced ? 'send-ledger' : 'send-event', task };
+}
+
+/**
+ * A job that keeps its snapshot in the ledger (format 3). While its event is the ledger's
+ * latest, the ledger's snapshot and timestamp are its own. A newer event made its jobs format 2
+ * when it replaced it in the ledger; one left behind (a target list changed between the two
+ * publishes, a dead letter queued again from its record) has lost its snapshot, and the ledger's
+ * latest is sent in its place, as a coalescing target gets it — or nothing, when the target
+ * does not take the latest event's type (its own delivery of that event already was, or will be,
+ * decided by that event's job).
+ */
+function fromLedger(input: DecisionInput, data: DeliveryJobRead, ledger: LedgerEntry): DeliveryDecision {
+  const user = ledgerSnapshot(ledger, data.userId);
+  if (typeof user === 'string') return { action: 'not-in-ledger', why: user };
+  const { timestamp } = ledger;
+  if (ledger.version === data.version) {
+    const task = { ...data, user, timestamp, taskId: input.jobId, attempt: input.attempt, coalesced: false };
+    return { action: 'send-event', task };
+  }
+  const task = buildTask({ ...input, data: { ...data, user, timestamp }, ledger, coalesce: true });
+  if (!task.coalesced) return { action: 'superseded', watermark: input.watermark };
+  return { action: 'send-ledger', task };
+}
+
+/**
+ * The ledger's snapshot as it may be sent, checked as a published snapshot is (it is read from
+ * Redis: anything could have written it) and for being this user's; or why it may not be.
+ */
+export function ledgerSnapshot(
+  ledger: LedgerEntry,
+  userId: DeliveryJobData['userId'],
+): UserSnapshot | string {
+  const user = JSON.stringify(String(userId));
+  const parsed = snapshotSchema.safeParse(parseJson(ledger.snapshot));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.length ? `.${issue.path.join('.')}` : '';
+    return `the ledger's snapshot of user ${user} is not one a publish would take: user${where}: ${issue?.message ?? 'invalid'}`;
+  }
+  if (String(parsed.data.id) !== String(userId))
+    return `the ledger's snapshot of user ${user} is another user's`;
+  return parsed.data;
 }
 
 /**
@@ -78,8 +123,11 @@ export function decideDelivery(input: DecisionInput): DeliveryDecision {
  * (newer and coalescing; at least as new for a repair) and really is this user's.
  */
 export function buildTask(
-  input: Pick<DecisionInput, 'data' | 'jobId' | 'attempt'> &
-    Partial<Pick<DecisionInput, 'accepts' | 'coalesce'>> & { ledger?: LedgerEntry | undefined },
+  input: Pick<DecisionInput, 'jobId' | 'attempt'> &
+    Partial<Pick<DecisionInput, 'accepts' | 'coalesce'>> & {
+      data: DeliveryJobData;
+      ledger?: LedgerEntry | undefined;
+    },
 ): DeliveryTask {
   const { data, jobId, attempt, ledger } = input;
   const accepts = input.accepts ?? (() => true);
@@ -91,9 +139,9 @@ export function buildTask(
   // A target's event filter holds for coalesced deliveries too: a target that does not take
   // the latest event's type gets its own event, not a snapshot it did not ask for.
   if (wanted && isEventType(latestType) && accepts(latestType)) {
-    const user = parseSnapshot(ledger.snapshot);
-    // A ledger entry is used only if it really is this user's snapshot.
-    if (user && String(user.id) === String(data.userId)) {
+    const user = ledgerSnapshot(ledger, data.userId);
+    // A ledger entry is used only if it is a valid snapshot and really this user's.
+    if (typeof user !== 'string') {
       const { changes: _dropped, ...rest } = data;
       return {
         ...rest,
@@ -109,15 +157,11 @@ export function buildTask(
   return { ...data, taskId: jobId, attempt, coalesced: false };
 }
 
-function parseSnapshot(snapshot: string | undefined): UserSnapshot | undefined {
-  if (snapshot === undefined) return undefined;
-  let user: unknown;
+function parseJson(text: string | undefined): unknown {
+  if (text === undefined) return undefined;
   try {
-    user = JSON.parse(snapshot);
+    return JSON.parse(text);
   } catch {
     return undefined;
   }
-  return typeof user === 'object' && user !== null && !Array.isArray(user)
-    ? (user as UserSnapshot)
-    : undefined;
 }

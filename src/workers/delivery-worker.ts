@@ -178,7 +178,8 @@ export class DeliveryWorker {
       token: lockToken,
       lockTtlMs: config.lockDuration,
       // Repairs always send the ledger's latest: never older than what was published since.
-      snapshot: data.repair ? 'newer-or-equal' : this.target.coalesce ? 'newer' : 'none',
+      // A job without a snapshot (format 3) sends the ledger's: its own, or a newer one.
+      snapshot: data.repair || !data.user ? 'newer-or-equal' : this.target.coalesce ? 'newer' : 'none',
       version: data.version,
     });
     if (!begin.locked) return this.waitForTurn(run);

@@ -68,6 +68,7 @@ export function ledgerEntry(overrides: Partial<LedgerEntry> = {}): LedgerEntry {
     eventId: 'later-event',
     snapshot: JSON.stringify({ id: 1, username: 'testuser', email: 'new@example.com', status: 'active' }),
     deleted: false,
+    timestamp: '2025-09-19T21:55:00.000Z',
     ...overrides,
   };
 }

@@ -188,4 +188,87 @@ describe('decideDelivery', () => {
             );
           }
   });
+
+  describe('a job that keeps its snapshot in the ledger (format 3)', () => {
+    const { user: _user, timestamp: _timestamp, ...rest } = jobData();
+    const byReference = { ...rest, v: 3 as const };
+    const snapshot = { id: 1, username: 'testuser', email: 'ledger@example.com' };
+    const head = (overrides: Partial<LedgerEntry> = {}) =>
+      own({ snapshot: JSON.stringify(snapshot), timestamp: '2025-09-19T22:00:00.000Z', ...overrides });
+
+    it("sends the ledger's snapshot and timestamp as its own while its event is the latest", () => {
+      for (const coalesce of [true, false]) {
+        expect(decideDelivery(input({ data: byReference, ledger: head(), coalesce, attempt: 2 }))).toEqual({
+          action: 'send-event',
+          task: {
+            ...byReference,
+            user: snapshot,
+            timestamp: '2025-09-19T22:00:00.000Z',
+            taskId: JOB_ID,
+            attempt: 2,
+            coalesced: false,
+          },
+        });
+      }
+    });
+
+    it.each([
+      ['not JSON', '{broken', /is not one a publish would take/],
+      ['not an object', '[1]', /is not one a publish would take/],
+      ['without an id', '{"name":"x"}', /user\.id/],
+      [
+        'reaching for a prototype',
+        '{"id":1,"__proto__":{"admin":true}}',
+        /user\.__proto__: is not an allowed key/,
+      ],
+      ['with control characters', '{"id":1,"name":"a\\u0000b"}', /user\.name/],
+      ["another user's", '{"id":2}', /is another user's/],
+    ])(
+      'dead-letters it (not in the ledger) when the ledger snapshot is %s: nothing else could be sent',
+      (_what, bad, why) => {
+        const decision = decideDelivery(input({ data: byReference, ledger: head({ snapshot: bad }) }));
+        expect(decision.action).toBe('not-in-ledger');
+        if (decision.action === 'not-in-ledger') expect(decision.why).toMatch(why);
+      },
+    );
+
+    it("sends the ledger's latest in its place when its event left the ledger without it, coalescing or not", () => {
+      const ledger = ledgerEntry({
+        version: 12,
+        type: 'user.status_changed',
+        snapshot: JSON.stringify(snapshot),
+      });
+      for (const coalesce of [true, false]) {
+        const decision = decideDelivery(input({ data: byReference, ledger, coalesce }));
+        expect(decision.action).toBe('send-ledger');
+        if (decision.action === 'send-ledger')
+          expect(decision.task).toMatchObject({
+            version: 12,
+            type: 'user.status_changed',
+            user: snapshot,
+            coalesced: true,
+          });
+      }
+    });
+
+    it('completes it as superseded when that latest is of a type the target does not take', () => {
+      const ledger = ledgerEntry({
+        version: 12,
+        type: 'user.status_changed',
+        snapshot: JSON.stringify(snapshot),
+      });
+      const accepts = (type: EventType) => type !== 'user.status_changed';
+      expect(decideDelivery(input({ data: byReference, ledger, accepts, watermark: 3 }))).toEqual({
+        action: 'superseded',
+        watermark: 3,
+      });
+    });
+
+    it('is vouched for by the ledger like any job: another event under its version is not sent', () => {
+      const decision = decideDelivery(
+        input({ data: { ...byReference, eventId: 'forged-1' }, ledger: head() }),
+      );
+      expect(decision.action).toBe('not-in-ledger');
+    });
+  });
 });

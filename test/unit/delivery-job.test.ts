@@ -1,6 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
 import { EVENT_TYPES } from '../../src/events.js';
-import { parseDeliveryJob, storedDeliveryData, type DeliveryJobData } from '../../src/jobs/delivery-job.js';
+import {
+  parseDeliveryJob,
+  referenceData,
+  storedDeliveryData,
+  type DeliveryJobData,
+} from '../../src/jobs/delivery-job.js';
 import { buildTask } from '../../src/workers/decide.js';
 import { FIXTURE_EVENT_ID, jobData, ledgerEntry, parseJobData } from '../helpers/fixtures.js';
 
@@ -90,7 +95,7 @@ describe('parseDeliveryJobData: missing fields', () => {
 
 describe('parseDeliveryJobData: wrong values', () => {
   it.each<[string, unknown, string]>([
-    ['v', 3, 'v'],
+    ['v', 4, 'v'],
     ['v', '1', 'v'],
     ['v', 0, 'v'],
     ['eventId', '', 'eventId'],
@@ -417,6 +422,62 @@ describe('parseDeliveryJob: the compact format user-sync writes (2)', () => {
     expect(result).toEqual({
       ok: false,
       reason: expect.stringMatching(/id "other\.orders" is not/) as unknown as string,
+    });
+  });
+});
+
+describe('parseDeliveryJob: format 3, the snapshot and timestamp left to the ledger (what a publish writes)', () => {
+  const stored = storedDeliveryData(jobData());
+  const reference = JSON.parse(referenceData(stored)) as Record<string, unknown>;
+  const data = { version: stored.version, ...reference };
+  const job = (overrides: { data?: unknown } = {}) => ({
+    id: TASK_ID,
+    name: 'user.updated',
+    data,
+    ...overrides,
+  });
+
+  it('holds neither the snapshot, the timestamp nor the version, and reads back without them', () => {
+    expect(reference).toEqual({ v: 3, userId: 1, changes: jobData().changes, source: jobData().source });
+    const { user: _user, timestamp: _timestamp, ...rest } = jobData();
+    expect(parseDeliveryJob(job(), 'orders')).toEqual({ ok: true, data: { ...rest, v: 3 } });
+  });
+
+  it('stays under the 64 bytes Redis keeps in a hash compactly, for a short id and source', () => {
+    const { changes: _changes, ...plain } = stored;
+    expect(`{"version":12345,${referenceData(plain).slice(1)}`.length).toBeLessThanOrEqual(64);
+  });
+
+  it.each([
+    [
+      'a snapshot of its own',
+      { ...data, user: { id: 1 } },
+      /^malformed job data: user: format 3 takes it from the ledger/,
+    ],
+    [
+      'a timestamp of its own',
+      { ...data, timestamp: '2025-01-01T00:00:00Z' },
+      /^malformed job data: timestamp: format 3 takes it from the ledger/,
+    ],
+    ['its own event id', { ...data, eventId: 'other' }, /eventId: format 3 takes it from the job/],
+    ['no version', { v: 3, userId: 1, source: 'svc' }, /^malformed job data: version: /],
+    ['a hostile changes object', { ...data, changes: JSON.parse('{"__proto__":{"x":1}}') as unknown }, /changes/],
+  ])('refuses %s', (_what, bad, reason) => {
+    const result = parseDeliveryJob(job({ data: bad }), 'orders');
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.reason).toMatch(reason);
+  });
+
+  it('refuses format 2 or 1 data without a snapshot or timestamp, naming it', () => {
+    const { user: _user, ...noUser } = stored;
+    const { timestamp: _ts, ...noTimestamp } = jobData();
+    expect(parseDeliveryJob(job({ data: noUser }), 'orders')).toEqual({
+      ok: false,
+      reason: 'malformed job data: user: is required',
+    });
+    expect(parseDeliveryJob(job({ data: noTimestamp }), 'orders')).toEqual({
+      ok: false,
+      reason: 'malformed job data: timestamp: is required',
     });
   });
 });
