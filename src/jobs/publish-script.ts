@@ -68,9 +68,13 @@ local T = tonumber(ARGV[6])
 local E = tonumber(ARGV[7])
 local prefixes = {}
 for t = 1, T do prefixes[t] = ARGV[7 + t] end
--- Each queue's event stream is trimmed to user-sync's length (BullMQ's add reads it from the meta).
+-- Each queue's event stream is trimmed to user-sync's length (BullMQ's add reads it from the
+-- meta): set once per call in each queue a job is added to.
 local maxEvents = ARGV[8 + T]
-for t = 1, T do
+local metaSet = {}
+local function set_stream_length(t)
+  if metaSet[t] then return end
+  metaSet[t] = true
   local meta = KEYS[2 + (t - 1) * 11 + 3]
   if rcall('HGET', meta, 'opts.maxLenEvents') ~= maxEvents then rcall('HSET', meta, 'opts.maxLenEvents', maxEvents) end
 end
@@ -166,6 +170,7 @@ for e = 1, E do
       local t, jobId, rest = deliveries[j][1], deliveries[j][2], deliveries[j][3]
       local data = '{"version":' .. version .. ',' .. string.sub(rest, 2)
       if updated == 0 then data = format3_to_format2(data, snapshot, ts) end
+      set_stream_length(t)
       bullmq_add_standard_job(
         { queueKey(t, 1), queueKey(t, 2), queueKey(t, 3), queueKey(t, 4), queueKey(t, 5),
           queueKey(t, 6), queueKey(t, 7), queueKey(t, 8), queueKey(t, 9) },
