@@ -32,16 +32,24 @@ export interface ExecuteArgs {
  */
 export async function executeUnderDeadline(args: ExecuteArgs): Promise<DeliveryResult | void> {
   const { task, target, lock } = args;
-  const attempt = new AbortController();
   const ms = target.timeoutMs;
   const parent = args.logger;
   let logger: Logger | undefined;
+  // Made when an executor first looks at the signal (a handler may never), or when it is aborted.
+  let attempt: AbortController | undefined;
+  let gaveUp = false;
+  const giveUp = () => {
+    gaveUp = true;
+    (attempt ??= new AbortController()).abort();
+  };
   const ctx: ExecutionContext = {
     // Made when an executor first logs: most attempts never do.
     get logger() {
       return (logger ??= parent.child({ task_id: task.taskId, attempt: task.attempt }));
     },
-    signal: attempt.signal,
+    get signal() {
+      return (attempt ??= new AbortController()).signal;
+    },
     now: args.now,
   };
   const work = Promise.resolve().then(() => args.executor.execute(task, target, ctx));
@@ -50,11 +58,11 @@ export async function executeUnderDeadline(args: ExecuteArgs): Promise<DeliveryR
       ms,
       ...(args.signal ? { signal: args.signal } : {}),
       onTimeout: () => {
-        attempt.abort();
+        giveUp();
         return new DeliveryError(`no answer within ${ms} ms`, { retryable: true, failureCode: 'timeout' });
       },
       onAbort: () => {
-        attempt.abort();
+        giveUp();
         return args.stopping()
           ? new ShutdownRelease()
           : new DeliveryError('attempt aborted', { retryable: true, failureCode: 'aborted' });
@@ -62,6 +70,6 @@ export async function executeUnderDeadline(args: ExecuteArgs): Promise<DeliveryR
     });
   } finally {
     // Given up on while it may still run: the lock goes only once the call has settled.
-    if (attempt.signal.aborted) lock.releaseAfter(work);
+    if (gaveUp) lock.releaseAfter(work);
   }
 }
