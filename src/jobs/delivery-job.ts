@@ -186,6 +186,30 @@ export function parseDeliveryJob(
   return { ok: true, data: parsed.data };
 }
 
+/**
+ * A job's data read again, as stored now (`stored`, its JSON), for a job read before as `was`:
+ * a format 3 job whose event a newer publish replaced in the ledger has been given its snapshot
+ * back since the worker read it. Checked like any job data, and for being the same delivery.
+ */
+export function rereadDeliveryJob(
+  job: DeliveryJobLike,
+  expectedService: string,
+  stored: string,
+  was: DeliveryJobRead,
+): ReturnType<typeof parseDeliveryJob> {
+  let data: unknown;
+  try {
+    data = JSON.parse(stored);
+  } catch {
+    return { ok: false, reason: 'malformed job data: (data): is not JSON' };
+  }
+  const read = parseDeliveryJob({ ...job, data }, expectedService);
+  if (!read.ok) return read;
+  if (read.data.version !== was.version || String(read.data.userId) !== String(was.userId))
+    return { ok: false, reason: 'malformed job data: changed its version or user while queued' };
+  return read;
+}
+
 /** What can be told of a delivery job, well formed or not (for dead letters and lookups). */
 export interface JobFacts {
   eventId?: string;

@@ -108,6 +108,11 @@ export function partitionKeys(prefix: string, partition = 0, partitions = 1) {
     job: (queueName: string, jobId: string) => `${prefix}:${queueName}:${jobId}`,
     /** per (target, user) delivery lock, so one user's deliveries to a target never overlap */
     lock: (target: string, userId: string) => `${prefix}:lock:${target}:${userId}`,
+    /**
+     * per (target, user), while a delivery waits for the lock: the oldest waiting version, so the
+     * deliveries of one user reach a target in version order (see DELIVERY_BEGIN); expires
+     */
+    turn: (target: string, userId: string) => `${prefix}:turn:${target}:${userId}`,
     /** hash of this partition's global counters (the deployment's: the sum over partitions) */
     stats: `${prefix}:stats`,
     /** hash of this partition's counters per target */

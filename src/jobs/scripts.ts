@@ -14,34 +14,61 @@ import { GLOBAL_COUNTER, latencyBucket, type TargetCounter } from './stats.js';
  */
 
 /**
- * Delivery, start: take the (target, user) lock, read the target's watermark and the ledger's
- * head (version, event id, type, deleted) and, when it will be sent, its snapshot. The lock
- * token is unique to one run of one job, so a job that BullMQ hands out again while an earlier
- * run of it is still going (a stall) waits like any other job.
- * KEYS: lock, watermark, ledger. ARGV: token, lock ttl ms, userId, when to read the snapshot
- * ('none', 'newer': the ledger is newer than the delivery, 'newer-or-equal'), the delivery's
- * own version. Returns {0} when another delivery holds the lock, else
- * {1, watermark, v, eid, type, del, snap, ts} ('' for what the ledger does not hold or was not read;
- * v = 'foreign' when the ledger key holds something user-sync did not write).
+ * Delivery, start, for a batch of deliveries (each as if alone, in order): take the (target,
+ * user) lock, read the target's watermark and the ledger's head (version, event id, type,
+ * deleted, timestamp) and, when it will be sent, its snapshot. The lock token is unique to one
+ * run of one job, so a job that BullMQ hands out again while an earlier run of it is still going
+ * (a stall) waits like any other job.
+ * Versions in order: a delivery that finds the lock taken leaves its version in the user's turn
+ * key (the lowest waiting version, expiring after the lock ttl) and waits; a delivery of a newer
+ * version waits behind it even when the lock is free, and the waiting one, back, takes the lock
+ * and its turn. (Without it, a newer version arriving while an older one waits out its delay
+ * would go first, and the older one, found below the watermark, would never be sent.)
+ * A job that keeps its snapshot in the ledger (format 3) was given it back by the publish that
+ * moved the ledger past it, after the worker read the job: when the ledger is newer, its data as
+ * stored now is returned too.
+ * KEYS, 5 per delivery: lock, watermark, ledger, turn, job. ARGV, 6 per delivery: token, lock
+ * ttl ms, userId, when to read the snapshot ('none', 'newer': the ledger is newer than the
+ * delivery, 'newer-or-equal'), the delivery's own version, whether to read the job's data when
+ * the ledger is newer (1/0). Returns, per delivery, {0} when it must wait, else {1, watermark, v,
+ * eid, type, del, snap, ts, data} ('' for what the ledger does not hold or was not read; v =
+ * 'foreign' when the ledger key holds something user-sync did not write).
  */
-const DELIVERY_BEGIN = new LuaScript(
-  `${LEDGER_LUA}
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return {0}
+const DELIVERY_BEGIN = new LuaScript(`${LEDGER_LUA}
+local function begin_one(lockKey, watermarkKey, ledgerKey, turnKey, jobKey, token, ttl, userId, read, own, reread)
+  local version = tonumber(own)
+  -- Only a turn this script wrote counts: digits, with an expiry (anything else is ignored).
+  local raw = redis.pcall('GET', turnKey)
+  local turn = type(raw) == 'string' and string.match(raw, '^%d+$') and tonumber(raw) or nil
+  if turn and redis.call('PTTL', turnKey) < 0 then turn = nil end
+  if turn and turn < version then return {0} end
+  if not redis.call('SET', lockKey, token, 'NX', 'PX', ttl) then
+    if not turn or version < turn then redis.call('SET', turnKey, own, 'PX', ttl) end
+    return {0}
+  end
+  if turn then redis.call('DEL', turnKey) end
+  local watermark = redis.call('HGET', watermarkKey, userId) or '0'
+  local l = ledger_read(ledgerKey)
+  if l == false then return {1, watermark, 'foreign'} end
+  if not l then return {1, watermark, ''} end
+  local snap = ''
+  local held = tonumber(l.v)
+  if (read == 'newer' and held > version) or (read == 'newer-or-equal' and held >= version) then
+    snap = l.snap
+  end
+  local data = ''
+  if reread == '1' and held > version then data = redis.call('HGET', jobKey, 'data') or '' end
+  return {1, watermark, l.v, l.eid, l.type, l.del, snap, l.ts, data}
 end
-local watermark = redis.call('HGET', KEYS[2], ARGV[3]) or '0'
-local l = ledger_read(KEYS[3])
-if l == false then return {1, watermark, 'foreign'} end
-if not l then return {1, watermark, ''} end
-local snap = ''
-local held, own = tonumber(l.v), tonumber(ARGV[5])
-if (ARGV[4] == 'newer' and held > own) or (ARGV[4] == 'newer-or-equal' and held >= own) then
-  snap = l.snap
+
+local replies = {}
+for i = 1, #KEYS / 5 do
+  local k, a = (i - 1) * 5, (i - 1) * 6
+  replies[i] = begin_one(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5],
+    ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6])
 end
-return {1, watermark, l.v, l.eid, l.type, l.del, snap, l.ts}
-`,
-  3,
-);
+return replies
+`);
 
 /**
  * Counts a job's outcome once: the first outcome recorded on the job (field `uso` of its
@@ -62,38 +89,46 @@ end
 `;
 
 /**
- * Delivery, end: raise the watermark (never lower it), count the outcome once per job,
- * release the lock if this run still holds it.
+ * Delivery, end, for a batch of deliveries (each as if alone, in order): raise the watermark
+ * (never lower it), count the outcome once per job, release the lock if this run still holds it.
  * A counted delivery also goes into the target's latency histogram (publish to delivered) and
  * its minute's delivery count (see rate.ts: HINCRBY and EXPIRE of the hour's hash).
- * KEYS: lock, watermark, stats, target stats, job, latency, delivery rate hash. ARGV: token,
- * userId, version ('' = leave the watermark), target counter, global counter ('' = none),
- * latency bucket field ('' = none: not a delivery), latency ms, minute field, rate ttl s.
- * Returns 1 if it counted.
+ * KEYS, 7 per delivery: lock, watermark, stats, target stats, job, latency, delivery rate hash.
+ * ARGV, 9 per delivery: token, userId, version ('' = leave the watermark), target counter,
+ * global counter ('' = none), latency bucket field ('' = none: not a delivery), latency ms,
+ * minute field, rate ttl s. Returns, per delivery, 1 if it counted.
  */
-const DELIVERY_FINISH = new LuaScript(
-  `${COUNT_ONCE}
-if ARGV[3] ~= '' then
-  local current = tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0')
-  if tonumber(ARGV[3]) > current then
-    redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+const DELIVERY_FINISH = new LuaScript(`${COUNT_ONCE}
+local function finish_one(K, A)
+  if A[3] ~= '' then
+    local current = tonumber(redis.call('HGET', K[2], A[2]) or '0')
+    if tonumber(A[3]) > current then
+      redis.call('HSET', K[2], A[2], A[3])
+    end
   end
+  local counted = count_once(K[5], A[4], K[4], A[4], K[3], A[5])
+  if counted == 1 and A[6] ~= '' then
+    redis.call('HINCRBY', K[6], A[6], 1)
+    redis.call('HINCRBY', K[6], 'count', 1)
+    redis.call('HINCRBY', K[6], 'sum_ms', A[7])
+    redis.call('HINCRBY', K[7], A[8], 1)
+    redis.call('EXPIRE', K[7], A[9])
+  end
+  if redis.call('GET', K[1]) == A[1] then
+    redis.call('DEL', K[1])
+  end
+  return counted
 end
-local counted = count_once(KEYS[5], ARGV[4], KEYS[4], ARGV[4], KEYS[3], ARGV[5])
-if counted == 1 and ARGV[6] ~= '' then
-  redis.call('HINCRBY', KEYS[6], ARGV[6], 1)
-  redis.call('HINCRBY', KEYS[6], 'count', 1)
-  redis.call('HINCRBY', KEYS[6], 'sum_ms', ARGV[7])
-  redis.call('HINCRBY', KEYS[7], ARGV[8], 1)
-  redis.call('EXPIRE', KEYS[7], ARGV[9])
+
+local replies = {}
+for i = 1, #KEYS / 7 do
+  local k, a = (i - 1) * 7, (i - 1) * 9
+  replies[i] = finish_one(
+    { KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5], KEYS[k + 6], KEYS[k + 7] },
+    { ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9] })
 end
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-end
-return counted
-`,
-  7,
-);
+return replies
+`);
 
 /**
  * Counts an outcome (dead) once per job, like DELIVERY_FINISH does.
@@ -165,6 +200,10 @@ export interface BeginDeliveryArgs {
   snapshot: SnapshotRead;
   /** The delivery's own version. */
   version: number;
+  /** BullMQ's hash of the job (keys.job). */
+  jobKey: string;
+  /** Whether to read the job's data as stored now when the ledger is newer (format 3 jobs). */
+  rereadJob: boolean;
 }
 
 /**
@@ -173,27 +212,53 @@ export interface BeginDeliveryArgs {
  * user-sync did not write.
  */
 export type DeliveryBegin =
-  { locked: false } | { locked: true; watermark: number; ledger: LedgerEntry | 'foreign' | undefined };
+  | { locked: false }
+  | {
+      locked: true;
+      watermark: number;
+      ledger: LedgerEntry | 'foreign' | undefined;
+      /** The job's data as stored now, when asked (`rereadJob`) and the ledger is newer. */
+      storedData?: string;
+    };
 
 /**
- * Delivery, start: takes the (target, user) lock, reads the watermark and the ledger's entry
- * (its snapshot only as asked); `ledger` is undefined when the ledger holds nothing of the user.
+ * Delivery, start, for deliveries of one partition in one round trip: each takes its (target,
+ * user) lock, reads the watermark and the ledger's entry (its snapshot only as asked); `ledger`
+ * is undefined when the ledger holds nothing of the user.
  */
-export async function beginDelivery(
+export async function beginDeliveries(
   redis: Redis,
   keys: Keys,
-  args: BeginDeliveryArgs,
-): Promise<DeliveryBegin> {
-  const reply = (await DELIVERY_BEGIN.run(
+  batch: readonly BeginDeliveryArgs[],
+): Promise<DeliveryBegin[]> {
+  const replies = (await DELIVERY_BEGIN.run(
     redis,
-    [keys.lock(args.target, args.userId), keys.watermark(args.target), keys.ledger(args.userId)],
-    [args.token, args.lockTtlMs, args.userId, args.snapshot, args.version],
-  )) as Array<string | number>;
+    batch.flatMap((args) => [
+      keys.lock(args.target, args.userId),
+      keys.watermark(args.target),
+      keys.ledger(args.userId),
+      keys.turn(args.target, args.userId),
+      args.jobKey,
+    ]),
+    batch.flatMap((args) => [
+      args.token,
+      args.lockTtlMs,
+      args.userId,
+      args.snapshot,
+      args.version,
+      args.rereadJob ? 1 : 0,
+    ]),
+  )) as Array<Array<string | number>>;
+  return replies.map(toBegin);
+}
+
+function toBegin(reply: Array<string | number>): DeliveryBegin {
   if (reply[0] !== 1) return { locked: false };
-  const [, watermark, v, eventId, type, deleted, snapshot, timestamp] = reply;
+  const [, watermark, v, eventId, type, deleted, snapshot, timestamp, data] = reply;
   return {
     locked: true,
     watermark: Number(watermark ?? 0),
+    ...(data ? { storedData: String(data) } : {}),
     ledger:
       v === 'foreign'
         ? 'foreign'
@@ -225,13 +290,21 @@ export interface FinishDeliveryArgs {
   finishedAt: number;
 }
 
-/** Delivery, end: raises the watermark, counts the outcome once per job, releases the lock. True if counted. */
-export async function finishDelivery(redis: Redis, keys: Keys, args: FinishDeliveryArgs): Promise<boolean> {
-  const latencyMs = Math.max(0, Math.round(args.latencyMs));
-  const slot = rateSlot(args.finishedAt);
-  const counted = await DELIVERY_FINISH.run(
-    redis,
-    [
+/**
+ * Delivery, end, for deliveries of one partition in one round trip: each raises its watermark,
+ * counts its outcome once per job, releases its lock. Per delivery, true if counted.
+ */
+export async function finishDeliveries(
+  redis: Redis,
+  keys: Keys,
+  batch: readonly FinishDeliveryArgs[],
+): Promise<boolean[]> {
+  const keyList: string[] = [];
+  const argv: Array<string | number> = [];
+  for (const args of batch) {
+    const latencyMs = Math.max(0, Math.round(args.latencyMs));
+    const slot = rateSlot(args.finishedAt);
+    keyList.push(
       keys.lock(args.target, args.userId),
       keys.watermark(args.target),
       keys.stats,
@@ -239,8 +312,8 @@ export async function finishDelivery(redis: Redis, keys: Keys, args: FinishDeliv
       args.jobKey,
       keys.latency(args.target),
       keys.deliveryRate(args.target, slot.hour),
-    ],
-    [
+    );
+    argv.push(
       args.token,
       args.userId,
       args.version === undefined ? '' : String(args.version),
@@ -250,9 +323,10 @@ export async function finishDelivery(redis: Redis, keys: Keys, args: FinishDeliv
       latencyMs,
       slot.minute,
       RATE_TTL_SECONDS,
-    ],
-  );
-  return counted === 1;
+    );
+  }
+  const counted = (await DELIVERY_FINISH.run(redis, keyList, argv)) as number[];
+  return counted.map((c) => c === 1);
 }
 
 /** Counts an outcome (a death) once per job life. True if counted. */

@@ -10,12 +10,19 @@ import { retryDelay } from '../jobs/backoff.js';
 import { deliveryRetention } from '../jobs/queues.js';
 import { recordFromJob, type DeadLetterReason, type LastFailure } from '../jobs/dead-letter.js';
 import type { DeadLetters } from '../jobs/dead-letter-store.js';
-import { parseDeliveryJob, type DeliveryJobData } from '../jobs/delivery-job.js';
+import { parseDeliveryJob, rereadDeliveryJob, type DeliveryJobData } from '../jobs/delivery-job.js';
 import type { Keys } from '../jobs/names.js';
-import { beginDelivery, finishDelivery } from '../jobs/scripts.js';
+import {
+  beginDeliveries,
+  finishDeliveries,
+  type BeginDeliveryArgs,
+  type DeliveryBegin,
+  type FinishDeliveryArgs,
+} from '../jobs/scripts.js';
 import { bumpCounter, type TargetCounter } from '../jobs/stats.js';
 import type { Logger } from '../logger.js';
 import type { Redis } from '../redis.js';
+import { Batcher } from '../batcher.js';
 import { redactError, redactText } from '../redact.js';
 import { closeWorker } from './close-worker.js';
 import { decideDelivery } from './decide.js';
@@ -100,6 +107,9 @@ export class DeliveryWorker {
   private stopping = false;
   /** Whether the target takes an event type (its filter), for decideDelivery. */
   private readonly accepts = (type: EventType) => targetAccepts(this.target, { type });
+  /** The starts and ends of deliveries that run at the same time, one script call each (batcher.ts). */
+  private readonly begins: Batcher<BeginDeliveryArgs, DeliveryBegin>;
+  private readonly finishes: Batcher<FinishDeliveryArgs, boolean>;
 
   constructor(private readonly options: DeliveryWorkerOptions) {
     this.target = options.target;
@@ -108,7 +118,9 @@ export class DeliveryWorker {
       target: this.target.service,
       ...(options.keys.prefix !== options.config.prefix ? { partition: options.partition } : {}),
     });
-    const { config } = options;
+    const { config, redis, keys } = options;
+    this.begins = new Batcher((batch) => beginDeliveries(redis, keys, batch));
+    this.finishes = new Batcher((batch) => finishDeliveries(redis, keys, batch));
     const policy = { baseMs: config.retryInterval, capMs: config.maxRetryInterval };
     this.worker = new Worker(
       options.keys.deliveryQueue(this.target.service),
@@ -165,14 +177,14 @@ export class DeliveryWorker {
     };
     const parsed = parseDeliveryJob(run.job, this.target.service);
     if (!parsed.ok) return this.deadLetter(run, 'malformed', { code: 'malformed', message: parsed.reason });
-    const data = (run.data = parsed.data);
+    let data = (run.data = parsed.data);
     await this.options.deadLetters.revive(job, this.target.service, this.options.partition);
 
     const { redis, keys, config } = this.options;
     const userId = String(data.userId);
     // Unique to this run of this job: a second run of the same job (after a stall) waits too.
     const lockToken = `${run.jobId}|${token ?? randomUUID()}`;
-    const begin = await beginDelivery(redis, keys, {
+    const begin = await this.begins.call({
       target: this.target.service,
       userId,
       token: lockToken,
@@ -181,10 +193,20 @@ export class DeliveryWorker {
       // A job without a snapshot (format 3) sends the ledger's: its own, or a newer one.
       snapshot: data.repair || !data.user ? 'newer-or-equal' : this.target.coalesce ? 'newer' : 'none',
       version: data.version,
+      jobKey: keys.job(job.queueName, run.jobId),
+      rereadJob: !data.user,
     });
     if (!begin.locked) return this.waitForTurn(run);
     const lock = new UserLock(redis, keys.lock(this.target.service, userId), lockToken, config.lockDuration);
     try {
+      if (begin.storedData !== undefined) {
+        const reread = rereadDeliveryJob(job, this.target.service, begin.storedData, data);
+        if (!reread.ok) {
+          await lock.release();
+          return await this.deadLetter(run, 'malformed', { code: 'malformed', message: reread.reason });
+        }
+        data = run.data = reread.data;
+      }
       const decision = decideDelivery({
         data,
         jobId: run.jobId,
@@ -251,12 +273,12 @@ export class DeliveryWorker {
   }
 
   /**
-   * Another delivery of this user to this target is running: wait our turn without spending
-   * an attempt, so versions reach the target in order.
+   * Another delivery of this user to this target is running, or an older version waits for
+   * it: wait our turn without spending an attempt, so versions reach the target in order.
    */
   private async waitForTurn(run: Run): Promise<never> {
-    const delay = CONTENTION_DELAY_MS + Math.floor(Math.random() * CONTENTION_DELAY_MS);
-    await run.job.moveToDelayed(this.now() + delay, run.token);
+    // The same delay for every waiting delivery: they come back in the order they left.
+    await run.job.moveToDelayed(this.now() + CONTENTION_DELAY_MS, run.token);
     throw new DelayedError();
   }
 
@@ -330,9 +352,9 @@ export class DeliveryWorker {
     lock: UserLock,
     outcome: { counter: TargetCounter; version: number | undefined },
   ): Promise<void> {
-    const { redis, keys } = this.options;
+    const { keys } = this.options;
     const now = this.now();
-    await finishDelivery(redis, keys, {
+    await this.finishes.call({
       target: this.target.service,
       userId: String(run.data.userId),
       token: lock.token,

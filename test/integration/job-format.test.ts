@@ -6,8 +6,10 @@
  * never sent.
  */
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { UserEventPublisher, type HandledEvent } from '../../src/index.js';
+import { UserEventPublisher, createLogger, type HandledEvent } from '../../src/index.js';
 import { formatLedger, parseLedger } from '../../src/jobs/ledger.js';
+import { workerConnection } from '../../src/redis.js';
+import { DeliveryWorker } from '../../src/workers/delivery-worker.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { waitFor } from '../helpers/redis.js';
 
@@ -128,6 +130,44 @@ describe('job data by reference to the ledger (format 3)', () => {
     expect(h.handled[0]).toMatchObject({ version: 1, type: 'user.created', user: snapshot(5, 'kept') });
   });
 
+  it('sends its own event when a newer publish gave the job its snapshot back after the worker had read it', async () => {
+    h = await startHarness({
+      httpTargets: 0,
+      redisTarget: false,
+      start: false,
+      targetOverrides: { audit: { events: ['user.created'] } },
+    });
+    const d = h.service.deployment;
+    const created = await h.service.createPublisher('accounts').publishUserCreated(snapshot(6, 'first'));
+    // A worker reads the job (format 3) ...
+    const read = await d.queues.delivery('audit', 0).getJob(`${created.eventId}.audit`);
+    expect(read?.data).toMatchObject({ v: 3 });
+    // ... then, before it takes the user's lock, an update it does not take moves the ledger on.
+    await h.service.createPublisher('accounts').publishUserUpdated(snapshot(6, 'second'));
+    const target = d.config.targets.find((t) => t.service === 'audit')!;
+    const connection = workerConnection(h.redis);
+    const worker = new DeliveryWorker({
+      target,
+      config: d.config,
+      executor: h.subscriber,
+      workerConnection: connection,
+      redis: h.redis,
+      partition: 0,
+      keys: d.keyspace.partition(0),
+      concurrency: 1,
+      deadLetters: d.deadLetters,
+      logger: createLogger({ silent: true }),
+    });
+    try {
+      expect(await worker.process(read!, undefined)).toMatchObject({ outcome: 'delivered', version: 1 });
+    } finally {
+      await worker.worker.close(true);
+      await connection.quit();
+    }
+    expect(h.handled).toHaveLength(1);
+    expect(h.handled[0]).toMatchObject({ version: 1, type: 'user.created', user: snapshot(6, 'first') });
+  });
+
   it("sends the ledger's latest for a job its event left behind without a snapshot (a target list changed)", async () => {
     h = await start();
     const k = h.service.deployment.keyspace.partition(0);
@@ -135,6 +175,7 @@ describe('job data by reference to the ledger (format 3)', () => {
     // A publisher that no longer lists audit replaces the event in the ledger.
     const narrow = new UserEventPublisher(h.redis, 'accounts', {
       config: { prefix: h.prefix, targets: [{ service: 'latest', kind: 'handler' }] },
+      logger: createLogger({ silent: true }),
     });
     await narrow.publishUserUpdated(snapshot(3, 'new'));
     await narrow.close();

@@ -83,6 +83,8 @@ describe('Redis restarts', () => {
       timeoutMs: 20_000,
       what: 'delivery after restart',
     });
+    // Counted once the target has answered: a moment after it received the request.
+    await waitFor(async () => (await service!.getStats()).completed_tasks === 2, { what: 'two completed' });
     expect((await service.getStats()).completed_tasks).toBe(2);
   });
 

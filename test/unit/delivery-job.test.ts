@@ -461,7 +461,11 @@ describe('parseDeliveryJob: format 3, the snapshot and timestamp left to the led
     ],
     ['its own event id', { ...data, eventId: 'other' }, /eventId: format 3 takes it from the job/],
     ['no version', { v: 3, userId: 1, source: 'svc' }, /^malformed job data: version: /],
-    ['a hostile changes object', { ...data, changes: JSON.parse('{"__proto__":{"x":1}}') as unknown }, /changes/],
+    [
+      'a hostile changes object',
+      { ...data, changes: JSON.parse('{"__proto__":{"x":1}}') as unknown },
+      /changes/,
+    ],
   ])('refuses %s', (_what, bad, reason) => {
     const result = parseDeliveryJob(job({ data: bad }), 'orders');
     expect(result.ok).toBe(false);

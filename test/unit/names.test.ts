@@ -78,7 +78,7 @@ describe('names', () => {
               typeof value === 'string' ? value : (value as (a: string, b: string) => string)('a', 'b'),
             );
         const all = [...names(k), ...names(d)];
-        expect(all).toHaveLength(27);
+        expect(all).toHaveLength(28);
         for (const key of all) expect(key.startsWith(`${prefix}:`)).toBe(true);
       });
 
@@ -89,6 +89,7 @@ describe('names', () => {
           k.event('x'),
           k.watermark('x'),
           k.lock('x', 'x'),
+          k.turn('x', 'x'),
           k.stats,
           k.targetStats('x'),
           k.sweepCursor,
