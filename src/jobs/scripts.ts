@@ -19,31 +19,36 @@ import { GLOBAL_COUNTER, latencyBucket, type TargetCounter } from './stats.js';
  * deleted, timestamp) and, when it will be sent, its snapshot. The lock token is unique to one
  * run of one job, so a job that BullMQ hands out again while an earlier run of it is still going
  * (a stall) waits like any other job.
- * Versions in order: a delivery that finds the lock taken leaves its version in the user's turn
- * key (the lowest waiting version, expiring after the lock ttl) and waits; a delivery of a newer
- * version waits behind it even when the lock is free, and the waiting one, back, takes the lock
- * and its turn. (Without it, a newer version arriving while an older one waits out its delay
- * would go first, and the older one, found below the watermark, would never be sent.)
+ * Versions in order, for a target that takes every version (does not coalesce): a delivery that
+ * finds the lock taken leaves its version in the user's turn key (the lowest waiting version,
+ * expiring after the lock ttl) and waits; a delivery of a newer version waits behind it even
+ * when the lock is free, and the waiting one, back, takes the lock and its turn. (Without it, a
+ * newer version arriving while an older one waits out its delay would go first, and the older
+ * one, found below the watermark, would never be sent.) A coalescing target needs no turns: a
+ * newer version going first sends the latest, and the older ones are superseded.
  * A job that keeps its snapshot in the ledger (format 3) was given it back by the publish that
  * moved the ledger past it, after the worker read the job: when the ledger is newer, its data as
  * stored now is returned too.
- * KEYS, 5 per delivery: lock, watermark, ledger, turn, job. ARGV, 6 per delivery: token, lock
+ * KEYS, 5 per delivery: lock, watermark, ledger, turn, job. ARGV, 7 per delivery: token, lock
  * ttl ms, userId, when to read the snapshot ('none', 'newer': the ledger is newer than the
  * delivery, 'newer-or-equal'), the delivery's own version, whether to read the job's data when
- * the ledger is newer (1/0). Returns, per delivery, {0} when it must wait, else {1, watermark, v,
+ * the ledger is newer (1/0), whether versions go in order (1/0: turns). Returns, per delivery, {0} when it must wait, else {1, watermark, v,
  * eid, type, del, snap, ts, data} ('' for what the ledger does not hold or was not read; v =
  * 'foreign' when the ledger key holds something user-sync did not write).
  */
 const DELIVERY_BEGIN = new LuaScript(`${LEDGER_LUA}
-local function begin_one(lockKey, watermarkKey, ledgerKey, turnKey, jobKey, token, ttl, userId, read, own, reread)
+local function begin_one(lockKey, watermarkKey, ledgerKey, turnKey, jobKey, token, ttl, userId, read, own, reread, ordered)
   local version = tonumber(own)
-  -- Only a turn this script wrote counts: digits, with an expiry (anything else is ignored).
-  local raw = redis.pcall('GET', turnKey)
-  local turn = type(raw) == 'string' and string.match(raw, '^%d+$') and tonumber(raw) or nil
-  if turn and redis.call('PTTL', turnKey) < 0 then turn = nil end
-  if turn and turn < version then return {0} end
+  local turn = nil
+  if ordered == '1' then
+    -- Only a turn this script wrote counts: digits, with an expiry (anything else is ignored).
+    local raw = redis.pcall('GET', turnKey)
+    turn = type(raw) == 'string' and string.match(raw, '^%d+$') and tonumber(raw) or nil
+    if turn and redis.call('PTTL', turnKey) < 0 then turn = nil end
+    if turn and turn < version then return {0} end
+  end
   if not redis.call('SET', lockKey, token, 'NX', 'PX', ttl) then
-    if not turn or version < turn then redis.call('SET', turnKey, own, 'PX', ttl) end
+    if ordered == '1' and (not turn or version < turn) then redis.call('SET', turnKey, own, 'PX', ttl) end
     return {0}
   end
   if turn then redis.call('DEL', turnKey) end
@@ -63,9 +68,9 @@ end
 
 local replies = {}
 for i = 1, #KEYS / 5 do
-  local k, a = (i - 1) * 5, (i - 1) * 6
+  local k, a = (i - 1) * 5, (i - 1) * 7
   replies[i] = begin_one(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5],
-    ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6])
+    ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7])
 end
 return replies
 `);
@@ -204,6 +209,8 @@ export interface BeginDeliveryArgs {
   jobKey: string;
   /** Whether to read the job's data as stored now when the ledger is newer (format 3 jobs). */
   rereadJob: boolean;
+  /** Whether the target takes every version in order (it does not coalesce): turns are kept. */
+  ordered: boolean;
 }
 
 /**
@@ -247,6 +254,7 @@ export async function beginDeliveries(
       args.snapshot,
       args.version,
       args.rereadJob ? 1 : 0,
+      args.ordered ? 1 : 0,
     ]),
   )) as Array<Array<string | number>>;
   return replies.map(toBegin);

@@ -195,6 +195,7 @@ export class DeliveryWorker {
       version: data.version,
       jobKey: keys.job(job.queueName, run.jobId),
       rereadJob: !data.user,
+      ordered: !this.target.coalesce,
     });
     if (!begin.locked) return this.waitForTurn(run);
     const lock = new UserLock(redis, keys.lock(this.target.service, userId), lockToken, config.lockDuration);
@@ -273,8 +274,9 @@ export class DeliveryWorker {
   }
 
   /**
-   * Another delivery of this user to this target is running, or an older version waits for
-   * it: wait our turn without spending an attempt, so versions reach the target in order.
+   * Another delivery of this user to this target is running, or (a target that takes every
+   * version) an older version waits for it: wait our turn without spending an attempt, so
+   * versions reach the target in order.
    */
   private async waitForTurn(run: Run): Promise<never> {
     // The same delay for every waiting delivery: they come back in the order they left.

@@ -40,6 +40,7 @@ describe('delivery scripts, in batches', () => {
     version: 1,
     jobKey: keys.job(keys.deliveryQueue('orders'), `evt-${userId}.orders`),
     rereadJob: false,
+    ordered: true,
     ...extra,
   });
   const finish = (
@@ -142,6 +143,17 @@ describe('delivery scripts, in batches', () => {
     await finishDeliveries(redis, keys, [finish('e', 'run-2', { version: 2 })]);
     expect(await beginDeliveries(redis, keys, [at(4, 'run-4'), at(3, 'run-3')])).toEqual([
       { locked: false },
+      expect.objectContaining({ locked: true }),
+    ]);
+  });
+
+  it('keeps no turns for a coalescing target: the newest version may go first', async () => {
+    await redis.set(keys.lock('orders', 'h'), 'holder', 'PX', 10_000);
+    const at = (version: number, token: string) => begin('h', token, { version, ordered: false });
+    expect(await beginDeliveries(redis, keys, [at(2, 'run-2')])).toEqual([{ locked: false }]);
+    expect(await redis.exists(keys.turn('orders', 'h'))).toBe(0);
+    await redis.del(keys.lock('orders', 'h'));
+    expect(await beginDeliveries(redis, keys, [at(3, 'run-3')])).toEqual([
       expect.objectContaining({ locked: true }),
     ]);
   });
