@@ -27,7 +27,7 @@ import { redactError, redactText } from '../redact.js';
 import { closeWorker } from './close-worker.js';
 import { decideDelivery } from './decide.js';
 import { ShutdownRelease, executeUnderDeadline } from './execute.js';
-import { UserLock } from './user-lock.js';
+import { UserLocks, type UserLock } from './user-lock.js';
 
 /**
  * How a delivery attempt ended; `held`: not sent, the target's circuit breaker is open (the
@@ -110,6 +110,8 @@ export class DeliveryWorker {
   /** The starts and ends of deliveries that run at the same time, one script call each (batcher.ts). */
   private readonly begins: Batcher<BeginDeliveryArgs, DeliveryBegin>;
   private readonly finishes: Batcher<FinishDeliveryArgs, boolean>;
+  /** The user locks this worker's deliveries hold, renewed by one timer. */
+  readonly locks: UserLocks;
 
   constructor(private readonly options: DeliveryWorkerOptions) {
     this.target = options.target;
@@ -121,6 +123,7 @@ export class DeliveryWorker {
     const { config, redis, keys } = options;
     this.begins = new Batcher((batch) => beginDeliveries(redis, keys, batch));
     this.finishes = new Batcher((batch) => finishDeliveries(redis, keys, batch));
+    this.locks = new UserLocks(redis, config.lockDuration);
     const policy = { baseMs: config.retryInterval, capMs: config.maxRetryInterval };
     this.worker = new Worker(
       options.keys.deliveryQueue(this.target.service),
@@ -180,7 +183,7 @@ export class DeliveryWorker {
     let data = (run.data = parsed.data);
     await this.options.deadLetters.revive(job, this.target.service, this.options.partition);
 
-    const { redis, keys, config } = this.options;
+    const { keys, config } = this.options;
     const userId = String(data.userId);
     // Unique to this run of this job: a second run of the same job (after a stall) waits too.
     const lockToken = `${run.jobId}|${token ?? randomUUID()}`;
@@ -198,7 +201,7 @@ export class DeliveryWorker {
       ordered: !this.target.coalesce,
     });
     if (!begin.locked) return this.waitForTurn(run);
-    const lock = new UserLock(redis, keys.lock(this.target.service, userId), lockToken, config.lockDuration);
+    const lock = this.locks.hold(keys.lock(this.target.service, userId), lockToken);
     try {
       if (begin.storedData !== undefined) {
         const reread = rereadDeliveryJob(job, this.target.service, begin.storedData, data);
