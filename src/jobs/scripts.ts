@@ -32,9 +32,10 @@ import { GLOBAL_COUNTER, latencyBucket, type TargetCounter } from './stats.js';
  * KEYS, 5 per delivery: lock, watermark, ledger, turn, job. ARGV, 7 per delivery: token, lock
  * ttl ms, userId, when to read the snapshot ('none', 'newer': the ledger is newer than the
  * delivery, 'newer-or-equal'), the delivery's own version, whether to read the job's data when
- * the ledger is newer (1/0), whether versions go in order (1/0: turns). Returns, per delivery, {0} when it must wait, else {1, watermark, v,
- * eid, type, del, snap, ts, data} ('' for what the ledger does not hold or was not read; v =
- * 'foreign' when the ledger key holds something user-sync did not write).
+ * the ledger is newer (1/0), whether versions go in order (1/0: turns). Returns, per delivery,
+ * {0} when it must wait, else {1, watermark, v, eid, type, del, snap, ts, data} ('' for what
+ * the ledger does not hold or was not read; v = 'foreign' when the ledger key holds something
+ * user-sync did not write).
  */
 const DELIVERY_BEGIN = new LuaScript(`${LEDGER_LUA}
 local function begin_one(lockKey, watermarkKey, ledgerKey, turnKey, jobKey, token, ttl, userId, read, own, reread, ordered)
@@ -48,10 +49,12 @@ local function begin_one(lockKey, watermarkKey, ledgerKey, turnKey, jobKey, toke
     if turn and turn < version then return {0} end
   end
   if not redis.call('SET', lockKey, token, 'NX', 'PX', ttl) then
-    if ordered == '1' and (not turn or version < turn) then redis.call('SET', turnKey, own, 'PX', ttl) end
+    -- The lowest waiting version holds the turn; waiting again renews it.
+    if ordered == '1' and (not turn or version <= turn) then redis.call('SET', turnKey, own, 'PX', ttl) end
     return {0}
   end
-  if turn then redis.call('DEL', turnKey) end
+  -- Its turn is over; an older version that finds the lock free leaves a newer one's turn alone.
+  if turn == version then redis.call('DEL', turnKey) end
   local watermark = redis.call('HGET', watermarkKey, userId) or '0'
   local l = ledger_read(ledgerKey)
   if l == false then return {1, watermark, 'foreign'} end

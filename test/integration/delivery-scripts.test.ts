@@ -147,6 +147,26 @@ describe('delivery scripts, in batches', () => {
     ]);
   });
 
+  it("leaves a newer version's turn alone when an older one finds the lock free, and renews a turn whose holder waits again", async () => {
+    await redis.set(keys.lock('orders', 'i'), 'holder', 'PX', 10_000);
+    const at = (version: number, token: string) => begin('i', token, { version, lockTtlMs: 2_000 });
+    expect(await beginDeliveries(redis, keys, [at(3, 'run-3')])).toEqual([{ locked: false }]);
+    await redis.pexpire(keys.turn('orders', 'i'), 500);
+    expect(await beginDeliveries(redis, keys, [at(3, 'run-3')])).toEqual([{ locked: false }]);
+    expect(await redis.pttl(keys.turn('orders', 'i'))).toBeGreaterThan(1_000);
+    await redis.del(keys.lock('orders', 'i'));
+    // 2, older, goes; 3 keeps its turn, so 4 (new) cannot slip in before it once 2 is done.
+    expect(await beginDeliveries(redis, keys, [at(2, 'run-2')])).toEqual([
+      expect.objectContaining({ locked: true }),
+    ]);
+    expect(await redis.get(keys.turn('orders', 'i'))).toBe('3');
+    await finishDeliveries(redis, keys, [finish('i', 'run-2', { version: 2 })]);
+    expect(await beginDeliveries(redis, keys, [at(4, 'run-4'), at(3, 'run-3')])).toEqual([
+      { locked: false },
+      expect.objectContaining({ locked: true }),
+    ]);
+  });
+
   it('keeps no turns for a coalescing target: the newest version may go first', async () => {
     await redis.set(keys.lock('orders', 'h'), 'holder', 'PX', 10_000);
     const at = (version: number, token: string) => begin('h', token, { version, ordered: false });
