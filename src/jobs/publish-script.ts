@@ -93,8 +93,9 @@ local function keep_snapshot(old)
   for t = 1, T do
     local jobId = old.eid .. '.' .. targetNames[t]
     local jobKey = prefixes[t] .. jobId
-    local data = rcall('HGET', jobKey, 'data')
-    if data and not rcall('ZSCORE', queueKey(t, 5), jobId) then
+    -- pcall: a key of another type there (not BullMQ's hash) is left alone, not an error.
+    local data = redis.pcall('HGET', jobKey, 'data')
+    if type(data) == 'string' and not rcall('ZSCORE', queueKey(t, 5), jobId) then
       local whole = format3_to_format2(data, old.snap, old.ts)
       if whole then rcall('HSET', jobKey, 'data', whole) end
     end

@@ -192,6 +192,25 @@ describe('job data by reference to the ledger (format 3)', () => {
     });
   });
 
+  it("publishes past a key of another type where the replaced event's job would be, leaving it alone", async () => {
+    h = await start();
+    const publisher = h.service.createPublisher('accounts');
+    const first = await publisher.publishUserCreated(snapshot(7, 'first'));
+    const k = h.service.deployment.keyspace.partition(0);
+    const jobKey = k.job('deliver.audit', `${first.eventId}.audit`);
+    await h.redis.del(jobKey);
+    await h.redis.rpush(jobKey, 'planted');
+    const second = await publisher.publishUserUpdated(snapshot(7, 'second'));
+    expect(second.version).toBe(2);
+    expect(await h.redis.lrange(jobKey, 0, -1)).toEqual(['planted']);
+    expect(JSON.parse((await jobData('deliver.latest', `${first.eventId}.latest`)).data ?? '')).toMatchObject(
+      {
+        v: 2,
+        user: snapshot(7, 'first'),
+      },
+    );
+  });
+
   it.each([
     ['reaches for a prototype', '{"id":4,"__proto__":{"admin":true}}', /__proto__: is not an allowed key/],
     ['is not JSON', '{"id":4,', /is not one a publish would take/],
