@@ -149,6 +149,20 @@ const FOREIGN_ADVICE =
   'refused, so that no version is decided from it — look at the key (redis-cli GET / TYPE), and delete it ' +
   'to start the user over, or restore it';
 
+/**
+ * The first problem a schema found (zod's `error.issues[0]`): where, as a dotted path ('' for the
+ * value itself), and what. For one-line reasons that name the field.
+ */
+export function firstIssue(error: {
+  issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>;
+}): {
+  path: string;
+  message: string;
+} {
+  const issue = error.issues[0];
+  return { path: issue ? issue.path.map(String).join('.') : '', message: issue?.message ?? 'invalid' };
+}
+
 /** The one way to turn anything caught into an Error. */
 export function toError(value: unknown): Error {
   if (value instanceof Error) return value;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { firstIssue } from '../errors.js';
 import { EVENT_TYPES, type EventType, type UserId, type UserSnapshot } from '../events.js';
 import {
   ID_MESSAGE,
@@ -163,9 +164,8 @@ export function parseDeliveryJob(
   }
   const parsed = deliveryJobDataSchema.safeParse(data);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue?.path.length ? issue.path.join('.') : '(data)';
-    return { ok: false, reason: `malformed job data: ${where}: ${issue?.message ?? 'invalid'}` };
+    const { path, message } = firstIssue(parsed.error);
+    return { ok: false, reason: `malformed job data: ${path || '(data)'}: ${message}` };
   }
   // The other formats hold them.
   const missing = parsed.data.v !== 3 && LEDGER_FIELDS.find((field) => parsed.data[field] === undefined);

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { UserSyncError } from '../errors.js';
+import { UserSyncError, firstIssue } from '../errors.js';
 import type { DeploymentKeys } from '../jobs/names.js';
 import type { Redis } from '../redis.js';
 import { emptyCounts, type BackfillCounts } from './backfill-plan.js';
@@ -84,8 +84,8 @@ export async function readBackfillState(
   }
   const parsed = stateSchema.safeParse(value);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new BackfillStateError(key, `${issue?.path.join('.') || 'value'}: ${issue?.message ?? 'invalid'}`);
+    const { path, message } = firstIssue(parsed.error);
+    throw new BackfillStateError(key, `${path || 'value'}: ${message}`);
   }
   const state = parsed.data;
   if (state.service !== service)

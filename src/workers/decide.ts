@@ -5,6 +5,7 @@
  */
 import { EventType, isEventType, type UserSnapshot } from '../events.js';
 import type { DeliveryJobData, DeliveryJobRead, DeliveryTask } from '../jobs/delivery-job.js';
+import { firstIssue } from '../errors.js';
 import { snapshotSchema } from '../jobs/event-fields.js';
 import type { LedgerEntry } from '../jobs/scripts.js';
 
@@ -109,9 +110,8 @@ export function ledgerSnapshot(
   const user = JSON.stringify(String(userId));
   const parsed = snapshotSchema.safeParse(parseJson(ledger.snapshot));
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue?.path.length ? `.${issue.path.join('.')}` : '';
-    return `the ledger's snapshot of user ${user} is not one a publish would take: user${where}: ${issue?.message ?? 'invalid'}`;
+    const { path, message } = firstIssue(parsed.error);
+    return `the ledger's snapshot of user ${user} is not one a publish would take: ${path ? `user.${path}` : 'user'}: ${message}`;
   }
   if (String(parsed.data.id) !== String(userId))
     return `the ledger's snapshot of user ${user} is another user's`;
