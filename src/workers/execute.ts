@@ -37,11 +37,7 @@ export async function executeUnderDeadline(args: ExecuteArgs): Promise<DeliveryR
   let logger: Logger | undefined;
   // Made when an executor first looks at the signal (a handler may never), or when it is aborted.
   let attempt: AbortController | undefined;
-  let gaveUp = false;
-  const giveUp = () => {
-    gaveUp = true;
-    (attempt ??= new AbortController()).abort();
-  };
+  const giveUp = () => (attempt ??= new AbortController()).abort();
   const ctx: ExecutionContext = {
     // Made when an executor first logs: most attempts never do.
     get logger() {
@@ -70,6 +66,6 @@ export async function executeUnderDeadline(args: ExecuteArgs): Promise<DeliveryR
     });
   } finally {
     // Given up on while it may still run: the lock goes only once the call has settled.
-    if (gaveUp) lock.releaseAfter(work);
+    if (attempt?.signal.aborted) lock.releaseAfter(work);
   }
 }
