@@ -14,9 +14,9 @@ import { GLOBAL_COUNTER, latencyBucket, type TargetCounter } from './stats.js';
  */
 
 /**
- * Delivery, start, for a batch of deliveries (each as if alone, in order): take the (target,
- * user) lock, read the target's watermark and the ledger's head (version, event id, type,
- * deleted, timestamp) and, when it will be sent, its snapshot. The lock token is unique to one
+ * Lua: `begin_one(...)`, the start of one delivery (DELIVERY_STEPS): take the (target, user)
+ * lock, read the target's watermark and the ledger's head (version, event id, type, deleted,
+ * timestamp) and, when it will be sent, its snapshot. The lock token is unique to one
  * run of one job, so a job that BullMQ hands out again while an earlier run of it is still going
  * (a stall) waits like any other job.
  * Versions in order, for a target that takes every version (does not coalesce): a delivery that
@@ -29,15 +29,14 @@ import { GLOBAL_COUNTER, latencyBucket, type TargetCounter } from './stats.js';
  * A job that keeps its snapshot in the ledger (format 3) was given it back by the publish that
  * moved the ledger past it, after the worker read the job: when the ledger is newer, its data as
  * stored now is returned too.
- * KEYS, 5 per delivery: lock, watermark, ledger, turn, job. ARGV, 7 per delivery: token, lock
- * ttl ms, userId, when to read the snapshot ('none', 'newer': the ledger is newer than the
- * delivery, 'newer-or-equal'), the delivery's own version, whether to read the job's data when
- * the ledger is newer (1/0), whether versions go in order (1/0: turns). Returns, per delivery,
- * {0} when it must wait, else {1, watermark, v, eid, type, del, snap, ts, data} ('' for what
- * the ledger does not hold or was not read; v = 'foreign' when the ledger key holds something
- * user-sync did not write).
+ * Its keys: lock, watermark, ledger, turn, job. Its arguments: token, lock ttl ms, userId, when
+ * to read the snapshot ('none', 'newer': the ledger is newer than the delivery,
+ * 'newer-or-equal'), the delivery's own version, whether to read the job's data when the ledger
+ * is newer (1/0), whether versions go in order (1/0: turns). Returns {0} when it must wait, else
+ * {1, watermark, v, eid, type, del, snap, ts, data} ('' for what the ledger does not hold or was
+ * not read; v = 'foreign' when the ledger key holds something user-sync did not write).
  */
-const DELIVERY_BEGIN = new LuaScript(`${LEDGER_LUA}
+const BEGIN_ONE_LUA = `
 local function begin_one(lockKey, watermarkKey, ledgerKey, turnKey, jobKey, token, ttl, userId, read, own, reread, ordered)
   local version = tonumber(own)
   local turn = nil
@@ -68,20 +67,12 @@ local function begin_one(lockKey, watermarkKey, ledgerKey, turnKey, jobKey, toke
   if reread == '1' and held > version then data = redis.call('HGET', jobKey, 'data') or '' end
   return {1, watermark, l.v, l.eid, l.type, l.del, snap, l.ts, data}
 end
-
-local replies = {}
-for i = 1, #KEYS / 5 do
-  local k, a = (i - 1) * 5, (i - 1) * 7
-  replies[i] = begin_one(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5],
-    ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7])
-end
-return replies
-`);
+`;
 
 /**
  * Counts a job's outcome once: the first outcome recorded on the job (field `uso` of its
  * BullMQ hash) is counted, a second run of the same job (after a stall) is not. Replays clear
- * the field (CLEAR_OUTCOME). Used inline by DELIVERY_FINISH and alone by COUNT_OUTCOME.
+ * the field (CLEAR_OUTCOME). Used inline by FINISH_ONE_LUA and alone by COUNT_OUTCOME.
  */
 const COUNT_ONCE = `
 local function count_once(job, outcome, target_stats, counter, stats, global)
@@ -97,16 +88,16 @@ end
 `;
 
 /**
- * Delivery, end, for a batch of deliveries (each as if alone, in order): raise the watermark
- * (never lower it), count the outcome once per job, release the lock if this run still holds it.
+ * Lua: `finish_one(K, A)`, the end of one delivery (DELIVERY_STEPS): raise the watermark (never
+ * lower it), count the outcome once per job, release the lock if this run still holds it.
  * A counted delivery also goes into the target's latency histogram (publish to delivered) and
  * its minute's delivery count (see rate.ts: HINCRBY and EXPIRE of the hour's hash).
- * KEYS, 7 per delivery: lock, watermark, stats, target stats, job, latency, delivery rate hash.
- * ARGV, 9 per delivery: token, userId, version ('' = leave the watermark), target counter,
+ * K, 7 keys: lock, watermark, stats, target stats, job, latency, delivery rate hash.
+ * A, 9 arguments: token, userId, version ('' = leave the watermark), target counter,
  * global counter ('' = none), latency bucket field ('' = none: not a delivery), latency ms,
- * minute field, rate ttl s. Returns, per delivery, 1 if it counted.
+ * minute field, rate ttl s. Returns 1 if it counted.
  */
-const DELIVERY_FINISH = new LuaScript(`${COUNT_ONCE}
+const FINISH_ONE_LUA = `
 local function finish_one(K, A)
   if A[3] ~= '' then
     local current = tonumber(redis.call('HGET', K[2], A[2]) or '0')
@@ -127,19 +118,35 @@ local function finish_one(K, A)
   end
   return counted
 end
+`;
 
+/**
+ * The ends and starts of the deliveries a worker runs at the same time, in one call: first
+ * every end (FINISH_ONE_LUA), then every start (BEGIN_ONE_LUA), each as if alone, in order (a
+ * lock an end releases can be taken by a start of the same call). ARGV[1]: how many ends; then
+ * their KEYS (7 each) and ARGV (9 each), then the starts' KEYS (5 each) and ARGV (7 each).
+ * Returns one reply per end (1 if it counted), then one per start ({0} or {1, …}).
+ */
+const DELIVERY_STEPS = new LuaScript(`${LEDGER_LUA}${COUNT_ONCE}${FINISH_ONE_LUA}${BEGIN_ONE_LUA}
+local finishes = tonumber(ARGV[1])
 local replies = {}
-for i = 1, #KEYS / 7 do
-  local k, a = (i - 1) * 7, (i - 1) * 9
+for i = 1, finishes do
+  local k, a = (i - 1) * 7, 1 + (i - 1) * 9
   replies[i] = finish_one(
     { KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5], KEYS[k + 6], KEYS[k + 7] },
     { ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9] })
+end
+local kb, ab = finishes * 7, 1 + finishes * 9
+for i = 1, (#KEYS - kb) / 5 do
+  local k, a = kb + (i - 1) * 5, ab + (i - 1) * 7
+  replies[finishes + i] = begin_one(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5],
+    ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7])
 end
 return replies
 `);
 
 /**
- * Counts an outcome (dead) once per job, like DELIVERY_FINISH does.
+ * Counts an outcome (dead) once per job, like the end of a delivery does.
  * KEYS: job, target stats, stats. ARGV: outcome/counter, global counter. Returns 1 if counted.
  */
 const COUNT_OUTCOME = new LuaScript(
@@ -168,8 +175,7 @@ export const SCRIPT_NAMES: ReadonlyMap<string, string> = new Map(
     ...LOCK_SCRIPTS,
     ...PUBLISH_SCRIPTS,
     ...BREAKER_SCRIPTS,
-    DELIVERY_BEGIN,
-    DELIVERY_FINISH,
+    DELIVERY_STEPS,
     COUNT_OUTCOME,
     CLEAR_OUTCOME,
   }).map(([name, script]) => [script.sha, name]),
@@ -231,26 +237,64 @@ export type DeliveryBegin =
       storedData?: string;
     };
 
+/** One step of a delivery the worker batches: its start, or its end. */
+export type DeliveryStep = { begin: BeginDeliveryArgs } | { finish: FinishDeliveryArgs };
+
+/** What a step answers: a start, its DeliveryBegin; an end, whether it counted. */
+export type DeliveryStepResult = DeliveryBegin | boolean;
+
 /**
- * Delivery, start, for deliveries of one partition in one round trip: each takes its (target,
- * user) lock, reads the watermark and the ledger's entry (its snapshot only as asked); `ledger`
- * is undefined when the ledger holds nothing of the user.
+ * The starts and ends of deliveries of one partition in one round trip (DELIVERY_STEPS): the
+ * ends first, then the starts, each as if alone. A start takes its (target, user) lock, reads
+ * the watermark and the ledger's entry (its snapshot only as asked); an end raises its
+ * watermark, counts its outcome once per job, releases its lock. Answers each step by its index.
  */
-export async function beginDeliveries(
+export async function deliverySteps(
   redis: Redis,
   keys: Keys,
-  batch: readonly BeginDeliveryArgs[],
-): Promise<DeliveryBegin[]> {
-  const replies = (await DELIVERY_BEGIN.run(
-    redis,
-    batch.flatMap((args) => [
+  steps: readonly DeliveryStep[],
+): Promise<DeliveryStepResult[]> {
+  const finishes: FinishDeliveryArgs[] = [];
+  const begins: BeginDeliveryArgs[] = [];
+  for (const step of steps) {
+    if ('finish' in step) finishes.push(step.finish);
+    else begins.push(step.begin);
+  }
+  const keyList: string[] = [];
+  const argv: Array<string | number> = [finishes.length];
+  for (const args of finishes) {
+    const latencyMs = Math.max(0, Math.round(args.latencyMs));
+    const slot = rateSlot(args.finishedAt);
+    keyList.push(
+      keys.lock(args.target, args.userId),
+      keys.watermark(args.target),
+      keys.stats,
+      keys.targetStats(args.target),
+      args.jobKey,
+      keys.latency(args.target),
+      keys.deliveryRate(args.target, slot.hour),
+    );
+    argv.push(
+      args.token,
+      args.userId,
+      args.version === undefined ? '' : String(args.version),
+      args.counter,
+      GLOBAL_COUNTER[args.counter],
+      args.counter === 'delivered' ? latencyBucket(latencyMs) : '',
+      latencyMs,
+      slot.minute,
+      RATE_TTL_SECONDS,
+    );
+  }
+  for (const args of begins) {
+    keyList.push(
       keys.lock(args.target, args.userId),
       keys.watermark(args.target),
       keys.ledger(args.userId),
       keys.turn(args.target, args.userId),
       args.jobKey,
-    ]),
-    batch.flatMap((args) => [
+    );
+    argv.push(
       args.token,
       args.lockTtlMs,
       args.userId,
@@ -258,9 +302,35 @@ export async function beginDeliveries(
       args.version,
       args.rereadJob ? 1 : 0,
       args.ordered ? 1 : 0,
-    ]),
-  )) as Array<Array<string | number>>;
-  return replies.map(toBegin);
+    );
+  }
+  const replies = (await DELIVERY_STEPS.run(redis, keyList, argv)) as Array<number | Array<string | number>>;
+  let finished = 0;
+  let begun = finishes.length;
+  return steps.map((step) => {
+    const reply = 'finish' in step ? replies[finished++] : replies[begun++];
+    return Array.isArray(reply) ? toBegin(reply) : reply === 1;
+  });
+}
+
+/** The starts of deliveries alone (see {@link deliverySteps}). */
+export async function beginDeliveries(
+  redis: Redis,
+  keys: Keys,
+  batch: readonly BeginDeliveryArgs[],
+): Promise<DeliveryBegin[]> {
+  const results = await deliverySteps(
+    redis,
+    keys,
+    batch.map((begin) => ({ begin })),
+  );
+  return results.map(beginOf);
+}
+
+/** A start's answer (deliverySteps answers a start with a DeliveryBegin, an end with a boolean). */
+export function beginOf(result: DeliveryStepResult): DeliveryBegin {
+  if (typeof result === 'boolean') throw new TypeError('a delivery start was answered as an end');
+  return result;
 }
 
 function toBegin(reply: Array<string | number>): DeliveryBegin {
@@ -301,43 +371,18 @@ export interface FinishDeliveryArgs {
   finishedAt: number;
 }
 
-/**
- * Delivery, end, for deliveries of one partition in one round trip: each raises its watermark,
- * counts its outcome once per job, releases its lock. Per delivery, true if counted.
- */
+/** The ends of deliveries alone (see {@link deliverySteps}): per delivery, true if counted. */
 export async function finishDeliveries(
   redis: Redis,
   keys: Keys,
   batch: readonly FinishDeliveryArgs[],
 ): Promise<boolean[]> {
-  const keyList: string[] = [];
-  const argv: Array<string | number> = [];
-  for (const args of batch) {
-    const latencyMs = Math.max(0, Math.round(args.latencyMs));
-    const slot = rateSlot(args.finishedAt);
-    keyList.push(
-      keys.lock(args.target, args.userId),
-      keys.watermark(args.target),
-      keys.stats,
-      keys.targetStats(args.target),
-      args.jobKey,
-      keys.latency(args.target),
-      keys.deliveryRate(args.target, slot.hour),
-    );
-    argv.push(
-      args.token,
-      args.userId,
-      args.version === undefined ? '' : String(args.version),
-      args.counter,
-      GLOBAL_COUNTER[args.counter],
-      args.counter === 'delivered' ? latencyBucket(latencyMs) : '',
-      latencyMs,
-      slot.minute,
-      RATE_TTL_SECONDS,
-    );
-  }
-  const counted = (await DELIVERY_FINISH.run(redis, keyList, argv)) as number[];
-  return counted.map((c) => c === 1);
+  const results = await deliverySteps(
+    redis,
+    keys,
+    batch.map((finish) => ({ finish })),
+  );
+  return results.map((r) => r === true);
 }
 
 /** Counts an outcome (a death) once per job life. True if counted. */

@@ -12,13 +12,7 @@ import { recordFromJob, type DeadLetterReason, type LastFailure } from '../jobs/
 import type { DeadLetters } from '../jobs/dead-letter-store.js';
 import { parseDeliveryJob, rereadDeliveryJob, type DeliveryJobData } from '../jobs/delivery-job.js';
 import type { Keys } from '../jobs/names.js';
-import {
-  beginDeliveries,
-  finishDeliveries,
-  type BeginDeliveryArgs,
-  type DeliveryBegin,
-  type FinishDeliveryArgs,
-} from '../jobs/scripts.js';
+import { beginOf, deliverySteps, type DeliveryStep, type DeliveryStepResult } from '../jobs/scripts.js';
 import { bumpCounter, type TargetCounter } from '../jobs/stats.js';
 import type { Logger } from '../logger.js';
 import type { Redis } from '../redis.js';
@@ -107,9 +101,8 @@ export class DeliveryWorker {
   private stopping = false;
   /** Whether the target takes an event type (its filter), for decideDelivery. */
   private readonly accepts = (type: EventType) => targetAccepts(this.target, { type });
-  /** The starts and ends of deliveries that run at the same time, one script call each (batcher.ts). */
-  private readonly begins: Batcher<BeginDeliveryArgs, DeliveryBegin>;
-  private readonly finishes: Batcher<FinishDeliveryArgs, boolean>;
+  /** The starts and ends of deliveries that run at the same time, in one script call (batcher.ts). */
+  private readonly steps: Batcher<DeliveryStep, DeliveryStepResult>;
   /** The user locks this worker's deliveries hold, renewed by one timer. */
   readonly locks: UserLocks;
 
@@ -121,8 +114,7 @@ export class DeliveryWorker {
       ...(options.keys.prefix !== options.config.prefix ? { partition: options.partition } : {}),
     });
     const { config, redis, keys } = options;
-    this.begins = new Batcher((batch) => beginDeliveries(redis, keys, batch));
-    this.finishes = new Batcher((batch) => finishDeliveries(redis, keys, batch));
+    this.steps = new Batcher((batch) => deliverySteps(redis, keys, batch));
     this.locks = new UserLocks(redis, config.lockDuration);
     const policy = { baseMs: config.retryInterval, capMs: config.maxRetryInterval };
     this.worker = new Worker(
@@ -187,19 +179,23 @@ export class DeliveryWorker {
     const userId = String(data.userId);
     // Unique to this run of this job: a second run of the same job (after a stall) waits too.
     const lockToken = `${run.jobId}|${token ?? randomUUID()}`;
-    const begin = await this.begins.call({
-      target: this.target.service,
-      userId,
-      token: lockToken,
-      lockTtlMs: config.lockDuration,
-      // Repairs always send the ledger's latest: never older than what was published since.
-      // A job without a snapshot (format 3) sends the ledger's: its own, or a newer one.
-      snapshot: data.repair || !data.user ? 'newer-or-equal' : this.target.coalesce ? 'newer' : 'none',
-      version: data.version,
-      jobKey: keys.job(job.queueName, run.jobId),
-      rereadJob: !data.user,
-      ordered: !this.target.coalesce,
-    });
+    const begin = beginOf(
+      await this.steps.call({
+        begin: {
+          target: this.target.service,
+          userId,
+          token: lockToken,
+          lockTtlMs: config.lockDuration,
+          // Repairs always send the ledger's latest: never older than what was published since.
+          // A job without a snapshot (format 3) sends the ledger's: its own, or a newer one.
+          snapshot: data.repair || !data.user ? 'newer-or-equal' : this.target.coalesce ? 'newer' : 'none',
+          version: data.version,
+          jobKey: keys.job(job.queueName, run.jobId),
+          rereadJob: !data.user,
+          ordered: !this.target.coalesce,
+        },
+      }),
+    );
     if (!begin.locked) return this.waitForTurn(run);
     const lock = this.locks.hold(keys.lock(this.target.service, userId), lockToken);
     try {
@@ -359,15 +355,17 @@ export class DeliveryWorker {
   ): Promise<void> {
     const { keys } = this.options;
     const now = this.now();
-    await this.finishes.call({
-      target: this.target.service,
-      userId: String(run.data.userId),
-      token: lock.token,
-      jobKey: keys.job(run.job.queueName, run.jobId),
-      version: outcome.version,
-      counter: outcome.counter,
-      latencyMs: now - run.job.timestamp,
-      finishedAt: now,
+    await this.steps.call({
+      finish: {
+        target: this.target.service,
+        userId: String(run.data.userId),
+        token: lock.token,
+        jobKey: keys.job(run.job.queueName, run.jobId),
+        version: outcome.version,
+        counter: outcome.counter,
+        latencyMs: now - run.job.timestamp,
+        finishedAt: now,
+      },
     });
     lock.releasedByScript();
   }

@@ -9,6 +9,7 @@ import { formatLedger } from '../../src/jobs/ledger.js';
 import { Keyspace } from '../../src/jobs/names.js';
 import {
   beginDeliveries,
+  deliverySteps,
   finishDeliveries,
   type BeginDeliveryArgs,
   type FinishDeliveryArgs,
@@ -115,6 +116,29 @@ describe('delivery scripts, in batches', () => {
       delivered: '1',
       superseded: '1',
     });
+  });
+
+  it('runs the ends of a mixed batch before its starts, and answers each step at its own index', async () => {
+    await beginDeliveries(redis, keys, [begin('m', 'run-m1')]);
+    await redis.hset(finish('m', '').jobKey, 'name', 'user.created');
+    await redis.hset(keys.watermark('orders'), 'n', '7');
+    // A start listed before the end that frees its user's lock still finds it free: ends go first.
+    const answers = await deliverySteps(redis, keys, [
+      { begin: begin('m', 'run-m2', { version: 2, snapshot: 'none' }) },
+      { finish: finish('m', 'run-m1', { version: 1 }) },
+      { begin: begin('n', 'run-n') },
+      { finish: finish('m', 'run-m1', { version: 1 }) },
+    ]);
+    expect(answers).toEqual([
+      { locked: true, watermark: 1, ledger: undefined },
+      true,
+      { locked: true, watermark: 7, ledger: undefined },
+      false,
+    ]);
+    expect(await redis.get(keys.lock('orders', 'm'))).toBe('run-m2');
+    expect(await redis.get(keys.lock('orders', 'n'))).toBe('run-n');
+    // An empty batch is one call that does nothing.
+    expect(await deliverySteps(redis, keys, [])).toEqual([]);
   });
 
   it('lets deliveries that waited for the lock go in version order, a newer one waiting behind an older', async () => {
