@@ -6,15 +6,19 @@ const ABORT_GRACE_MS = 2_000;
 
 /**
  * Closes a BullMQ worker within a bound (`worker.close()` alone waits for active jobs without
- * one): stops taking jobs, waits up to `timeoutMs` for active ones, then aborts them through
- * their signal (`onTimeout` is told first) and, should a processor ignore its signal, closes
- * by force after a short grace; that job is left to the stalled check of another worker.
+ * one): stops taking jobs, waits up to `timeoutMs` for active ones, then has them aborted
+ * (`abortActive`; by default through the signals BullMQ gives processors that take one) and,
+ * should a processor not return, closes by force after a short grace; that job is left to the
+ * stalled check of another worker.
  */
-export async function closeWorker(worker: Worker, timeoutMs: number, onTimeout?: () => void): Promise<void> {
+export async function closeWorker(
+  worker: Worker,
+  timeoutMs: number,
+  abortActive: () => void = () => worker.cancelAllJobs('shutdown'),
+): Promise<void> {
   const closing = worker.close();
   if (await settlesWithin(closing, timeoutMs)) return;
-  onTimeout?.();
-  worker.cancelAllJobs('shutdown');
+  abortActive();
   if (await settlesWithin(closing, ABORT_GRACE_MS)) return;
   await worker.close(true);
 }

@@ -20,6 +20,7 @@ import { Batcher } from '../batcher.js';
 import { redactError, redactText } from '../redact.js';
 import { closeWorker } from './close-worker.js';
 import { decideDelivery } from './decide.js';
+import { Attempts } from './attempts.js';
 import { ShutdownRelease, executeUnderDeadline } from './execute.js';
 import { UserLocks, type UserLock } from './user-lock.js';
 
@@ -98,13 +99,14 @@ export class DeliveryWorker {
   private readonly target: TargetConfig;
   private readonly now: () => number;
   private readonly logger: Logger;
-  private stopping = false;
   /** Whether the target takes an event type (its filter), for decideDelivery. */
   private readonly accepts = (type: EventType) => targetAccepts(this.target, { type });
   /** The starts and ends of deliveries that run at the same time, in one script call (batcher.ts). */
   private readonly steps: Batcher<DeliveryStep, DeliveryStepResult>;
   /** The user locks this worker's deliveries hold, renewed by one timer. */
   readonly locks: UserLocks;
+  /** The calls to the target under way: one deadline timer, aborted together at shutdown. */
+  private readonly attempts: Attempts;
 
   constructor(private readonly options: DeliveryWorkerOptions) {
     this.target = options.target;
@@ -116,10 +118,13 @@ export class DeliveryWorker {
     const { config, redis, keys } = options;
     this.steps = new Batcher((batch) => deliverySteps(redis, keys, batch));
     this.locks = new UserLocks(redis, config.lockDuration);
+    this.attempts = new Attempts(this.target.timeoutMs);
     const policy = { baseMs: config.retryInterval, capMs: config.maxRetryInterval };
     this.worker = new Worker(
       options.keys.deliveryQueue(this.target.service),
-      (job, token, signal) => this.process(job, token, signal),
+      // Two parameters: BullMQ makes no AbortController per job for a processor that takes no
+      // signal; shutdown aborts this worker's attempts itself (close()).
+      (job, token) => this.process(job, token),
       {
         connection: options.workerConnection,
         prefix: options.keys.prefix,
@@ -154,14 +159,14 @@ export class DeliveryWorker {
    * aborted delivery is released back to the queue without spending an attempt.
    */
   async close(timeoutMs: number): Promise<void> {
-    this.stopping = true;
-    await closeWorker(this.worker, timeoutMs, () =>
-      this.logger.warn('shutdown timeout: releasing active deliveries', { timeout_ms: timeoutMs }),
-    );
+    await closeWorker(this.worker, timeoutMs, () => {
+      this.logger.warn('shutdown timeout: releasing active deliveries', { timeout_ms: timeoutMs });
+      this.attempts.abortAll();
+    });
   }
 
   /** The processor: one attempt of one delivery. Decide, act, record. */
-  async process(job: Job, token: string | undefined, signal?: AbortSignal): Promise<DeliveryJobResult> {
+  async process(job: Job, token: string | undefined): Promise<DeliveryJobResult> {
     const run: Run = {
       job,
       token,
@@ -240,8 +245,7 @@ export class DeliveryWorker {
         lock,
         logger: this.logger,
         now: this.now,
-        stopping: () => this.stopping,
-        ...(signal ? { signal } : {}),
+        attempts: this.attempts,
       });
       await this.options.breakers?.report(this.target.service, true, '', run.probe);
       const outcome = result?.superseded ? 'superseded' : 'delivered';

@@ -1,10 +1,10 @@
 /** One call of an executor, under the target's deadline. */
 import type { TargetConfig } from '../config/schema.js';
-import { withDeadline } from '../deadline.js';
 import { DeliveryError } from '../errors.js';
 import type { DeliveryResult, ExecutionContext, Executor } from '../executors/executor.js';
 import type { DeliveryTask } from '../jobs/delivery-job.js';
 import type { Logger } from '../logger.js';
+import type { Attempts } from './attempts.js';
 import type { UserLock } from './user-lock.js';
 
 /** Thrown when an attempt is aborted because the worker shuts down: the job goes back, unspent. */
@@ -18,21 +18,18 @@ export interface ExecuteArgs {
   lock: UserLock;
   logger: Logger;
   now: () => number;
-  /** Whether the worker is shutting down (an abort then releases the job rather than failing it). */
-  stopping: () => boolean;
-  /** BullMQ's signal of the job (aborted at shutdown). */
-  signal?: AbortSignal;
+  /** The worker's attempts under way: the deadline (the target's `timeoutMs`) and shutdown. */
+  attempts: Attempts;
 }
 
 /**
- * Calls the executor under one deadline: at `target.timeoutMs` (or at shutdown) the attempt's
- * signal is aborted and the attempt fails; the user's lock is kept until the call has really
- * settled (or its TTL runs out), so an executor that ignores its signal can never let a newer
- * version overtake the one it may still be applying.
+ * Calls the executor under one deadline: at `target.timeoutMs` the attempt's signal is aborted
+ * and the attempt fails (at shutdown, aborted too, it is released: ShutdownRelease); the user's
+ * lock is kept until the call has really settled (or its TTL runs out), so an executor that
+ * ignores its signal can never let a newer version overtake the one it may still be applying.
  */
 export async function executeUnderDeadline(args: ExecuteArgs): Promise<DeliveryResult | void> {
   const { task, target, lock } = args;
-  const ms = target.timeoutMs;
   const parent = args.logger;
   let logger: Logger | undefined;
   // Made when an executor first looks at the signal (a handler may never), or when it is aborted.
@@ -50,19 +47,13 @@ export async function executeUnderDeadline(args: ExecuteArgs): Promise<DeliveryR
   };
   const work = Promise.resolve().then(() => args.executor.execute(task, target, ctx));
   try {
-    return await withDeadline(work, {
-      ms,
-      ...(args.signal ? { signal: args.signal } : {}),
-      onTimeout: () => {
-        giveUp();
-        return new DeliveryError(`no answer within ${ms} ms`, { retryable: true, failureCode: 'timeout' });
-      },
-      onAbort: () => {
-        giveUp();
-        return args.stopping()
-          ? new ShutdownRelease()
-          : new DeliveryError('attempt aborted', { retryable: true, failureCode: 'aborted' });
-      },
+    return await args.attempts.run(work, (why) => {
+      giveUp();
+      if (why === 'shutdown') return new ShutdownRelease();
+      return new DeliveryError(`no answer within ${target.timeoutMs} ms`, {
+        retryable: true,
+        failureCode: 'timeout',
+      });
     });
   } finally {
     // Given up on while it may still run: the lock goes only once the call has settled.
