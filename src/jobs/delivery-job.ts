@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { firstIssue } from '../errors.js';
+import { withFields } from '../with-fields.js';
 import { EVENT_TYPES, type EventType, type UserId, type UserSnapshot } from '../events.js';
 import {
   ID_MESSAGE,
@@ -155,12 +156,11 @@ export function parseDeliveryJob(
         ok: false,
         reason: `malformed job data: ${misplaced}: format 3 takes it from the ledger, not its data`,
       };
-    data = {
-      ...(data as object),
+    data = withFields(data as object, {
       eventId: jobId.slice(0, -suffix.length),
       service: expectedService,
       type: job.name,
-    };
+    });
   }
   const parsed = deliveryJobDataSchema.safeParse(data);
   if (!parsed.success) {

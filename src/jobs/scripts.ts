@@ -339,7 +339,6 @@ function toBegin(reply: Array<string | number>): DeliveryBegin {
   return {
     locked: true,
     watermark: Number(watermark ?? 0),
-    ...(data ? { storedData: String(data) } : {}),
     ledger:
       v === 'foreign'
         ? 'foreign'
@@ -353,6 +352,7 @@ function toBegin(reply: Array<string | number>): DeliveryBegin {
               timestamp: String(timestamp ?? ''),
             }
           : undefined,
+    ...(data ? { storedData: String(data) } : {}),
   };
 }
 

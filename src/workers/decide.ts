@@ -8,6 +8,7 @@ import type { DeliveryJobData, DeliveryJobRead, DeliveryTask } from '../jobs/del
 import { firstIssue } from '../errors.js';
 import { snapshotSchema } from '../jobs/event-fields.js';
 import type { LedgerEntry } from '../jobs/scripts.js';
+import { withFields } from '../with-fields.js';
 
 /** What an attempt does. */
 export type DeliveryDecision =
@@ -72,8 +73,8 @@ export function decideDelivery(input: DecisionInput): DeliveryDecision {
   const why = ledgerObjection(data, ledger);
   if (why || ledger === 'foreign' || ledger === undefined) return { action: 'not-in-ledger', why: why ?? '' };
   if (data.version <= watermark && !data.repair) return { action: 'superseded', watermark };
-  if (data.user === undefined || data.timestamp === undefined) return fromLedger(input, data, ledger);
-  const task = buildTask({ ...input, data: { ...data, user: data.user, timestamp: data.timestamp }, ledger });
+  if (!holdsSnapshot(data)) return fromLedger(input, data, ledger);
+  const task = buildTask(taskInput(input, data, ledger));
   return { action: task.coalesced ? 'send-ledger' : 'send-event', task };
 }
 
@@ -91,10 +92,16 @@ function fromLedger(input: DecisionInput, data: DeliveryJobRead, ledger: LedgerE
   if (typeof user === 'string') return { action: 'not-in-ledger', why: user };
   const { timestamp } = ledger;
   if (ledger.version === data.version) {
-    const task = { ...data, user, timestamp, taskId: input.jobId, attempt: input.attempt, coalesced: false };
+    const task = withFields(data, {
+      user,
+      timestamp,
+      taskId: input.jobId,
+      attempt: input.attempt,
+      coalesced: false,
+    });
     return { action: 'send-event', task };
   }
-  const task = buildTask({ ...input, data: { ...data, user, timestamp }, ledger, coalesce: true });
+  const task = buildTask(taskInput(input, withFields(data, { user, timestamp }), ledger, true));
   if (!task.coalesced) return { action: 'superseded', watermark: input.watermark };
   return { action: 'send-ledger', task };
 }
@@ -143,18 +150,32 @@ export function buildTask(
     // A ledger entry is used only if it is a valid snapshot and really this user's.
     if (typeof user !== 'string') {
       const { changes: _dropped, ...rest } = data;
-      return {
-        ...rest,
+      return withFields(rest, {
         type: latestType,
         version: ledger.version,
         user,
         taskId: jobId,
         attempt,
         coalesced: true,
-      };
+      });
     }
   }
-  return { ...data, taskId: jobId, attempt, coalesced: false };
+  return withFields(data, { taskId: jobId, attempt, coalesced: false });
+}
+
+/** Whether job data holds its own snapshot and timestamp (formats 1 and 2). */
+function holdsSnapshot(data: DeliveryJobRead): data is DeliveryJobData {
+  return data.user !== undefined && data.timestamp !== undefined;
+}
+
+/** What buildTask takes: the decision's input with the event's data whole (with a snapshot). */
+function taskInput(
+  input: DecisionInput,
+  data: DeliveryJobData,
+  ledger: LedgerEntry,
+  coalesce = input.coalesce,
+) {
+  return { jobId: input.jobId, attempt: input.attempt, accepts: input.accepts, coalesce, data, ledger };
 }
 
 function parseJson(text: string | undefined): unknown {

@@ -252,7 +252,7 @@ export class DeliveryWorker {
       await this.finish(run, lock, { counter: outcome, version: task.version });
       const status = result?.status !== undefined ? { status: result.status } : {};
       const coalesced = task.coalesced ? { coalesced: true } : {};
-      this.logOutcome(run, outcome, { ...status, version: task.version, ...coalesced });
+      this.logOutcome(run, outcome, { version: task.version, ...status, ...coalesced });
       return { outcome, version: task.version, ...status, ...coalesced };
     } catch (error) {
       // Released now unless the call to the target may still be running (see execute()).

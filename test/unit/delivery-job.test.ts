@@ -472,6 +472,26 @@ describe('parseDeliveryJob: format 3, the snapshot and timestamp left to the led
     if (!result.ok) expect(result.reason).toMatch(reason);
   });
 
+  it('never takes a snapshot, timestamp or event id from a "__proto__" key of the data', () => {
+    // As JSON.parse reads job data from Redis: an own "__proto__" key, which an assignment
+    // (Object.assign) would turn into the prototype of the object the fields are read from.
+    const hostile = JSON.parse(
+      JSON.stringify(data).replace(
+        /}$/,
+        ',"__proto__":{"user":{"id":1,"email":"planted@example.com"},"timestamp":"2025-01-01T00:00:00Z","service":"other"}}',
+      ),
+    ) as Record<string, unknown>;
+    expect(Object.keys(hostile)).toContain('__proto__');
+    const result = parseDeliveryJob(job({ data: hostile }), 'orders');
+    expect(result.ok).toBe(true);
+    if (result.ok) {
+      expect(result.data.user).toBeUndefined();
+      expect(result.data.timestamp).toBeUndefined();
+      expect(result.data.service).toBe('orders');
+      expect(Object.getPrototypeOf(result.data)).toBe(Object.prototype);
+    }
+  });
+
   it('refuses format 2 or 1 data without a snapshot or timestamp, naming it', () => {
     const { user: _user, ...noUser } = stored;
     const { timestamp: _ts, ...noTimestamp } = jobData();

@@ -18,6 +18,7 @@ import { createStateReader } from './state.js';
 import { signWebhook } from './signing.js';
 import { isReservedHeader } from '../../config/headers.js';
 import { USER_AGENT, buildWebhookBody } from './wire.js';
+import { withFields } from '../../with-fields.js';
 
 export interface HttpExecutorOptions {
   /** Longest `Retry-After` honoured, in milliseconds; longer ones are cut to this. Default 3_600_000 (1 hour). */
@@ -93,13 +94,15 @@ function headersOf(target: TargetConfig): Readonly<Record<string, string>> {
 }
 
 function requestHeaders(task: DeliveryTask, target: TargetConfig, body: string, timestamp: number) {
-  const headers: Record<string, string> = { ...headersOf(target) };
-  headers['webhook-id'] = task.taskId;
-  headers['webhook-timestamp'] = String(timestamp);
+  const own: Record<string, string> = {
+    'webhook-id': task.taskId,
+    'webhook-timestamp': String(timestamp),
+  };
   if (target.secrets.length > 0)
-    headers['webhook-signature'] = signWebhook(task.taskId, timestamp, body, target.secrets);
-  headers['idempotency-key'] = task.taskId;
-  return headers;
+    own['webhook-signature'] = signWebhook(task.taskId, timestamp, body, target.secrets);
+  own['idempotency-key'] = task.taskId;
+  // Not `{ ...fixed }` and then the rest: see withFields.
+  return withFields(headersOf(target), own);
 }
 
 /**
