@@ -1,3 +1,5 @@
+import { toError } from '../errors.js';
+
 /**
  * The attempts one delivery worker has under way, each bounded by its target's deadline. Every
  * attempt of a worker has the same deadline (`timeoutMs`: a worker delivers to one target), so
@@ -45,7 +47,7 @@ export class Attempts {
           try {
             reject(fail(why));
           } catch (error) {
-            reject(error);
+            reject(toError(error));
           }
         },
       };
@@ -66,7 +68,8 @@ export class Attempts {
         },
         (error: unknown) => {
           settle();
-          reject(error);
+          // What the executor threw, as an Error (the worker reads it so anyway: toError).
+          reject(toError(error));
         },
       );
     });
