@@ -23,7 +23,7 @@ export class Attempts {
   private aborted = false;
 
   /** @param ms the deadline of every attempt, in milliseconds (> 0). */
-  constructor(private readonly ms: number) {
+  constructor(readonly ms: number) {
     if (!(ms > 0) || !Number.isFinite(ms)) throw new RangeError(`ms must be a number > 0, got ${ms}`);
   }
 

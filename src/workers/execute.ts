@@ -50,7 +50,7 @@ export async function executeUnderDeadline(args: ExecuteArgs): Promise<DeliveryR
     return await args.attempts.run(work, (why) => {
       giveUp();
       if (why === 'shutdown') return new ShutdownRelease();
-      return new DeliveryError(`no answer within ${target.timeoutMs} ms`, {
+      return new DeliveryError(`no answer within ${args.attempts.ms} ms`, {
         retryable: true,
         failureCode: 'timeout',
       });
