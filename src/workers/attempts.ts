@@ -8,6 +8,12 @@ import { toError } from '../errors.js';
  * the worker gives up on all of them at once.
  */
 
+/**
+ * The longest delay a Node timer takes (a longer one fires after 1 ms). A deadline further off
+ * (a config may say "30d") is waited for in steps of at most this.
+ */
+const MAX_TIMER_MS = 2_147_483_647;
+
 interface Attempt {
   /** When it expires (performance.now()). */
   expires: number;
@@ -34,8 +40,7 @@ export class Attempts {
 
   /**
    * Waits for `work` for at most `ms`, or until {@link abortAll} (at once if it was called
-   * before): then rejects with
-   * `fail(why)`'s error. `fail` is called at most once, and only when the wait is given up on;
+   * before): then rejects with `fail(why)`'s error. `fail` is called at most once, and only when the wait is given up on;
    * the work itself is not stopped (a caller that must know when it has really settled keeps
    * its own handle on it).
    */
@@ -53,7 +58,7 @@ export class Attempts {
       };
       if (this.aborted) return attempt.end('shutdown');
       this.running.add(attempt);
-      this.timer ??= setTimeout(() => this.expire(), this.ms);
+      this.timer ??= setTimeout(() => this.expire(), Math.min(this.ms, MAX_TIMER_MS));
       const settle = () => {
         this.running.delete(attempt);
         if (this.running.size === 0 && this.timer) {
@@ -94,7 +99,8 @@ export class Attempts {
     const now = performance.now();
     for (const attempt of this.running) {
       if (attempt.expires > now) {
-        this.timer = setTimeout(() => this.expire(), Math.ceil(attempt.expires - now));
+        const wait = Math.min(Math.ceil(attempt.expires - now), MAX_TIMER_MS);
+        this.timer = setTimeout(() => this.expire(), wait);
         return;
       }
       this.running.delete(attempt);

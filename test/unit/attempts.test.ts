@@ -79,6 +79,23 @@ describe('Attempts: the deadline and shutdown of one worker’s calls', () => {
     }
   });
 
+  it('waits out a deadline longer than a Node timer can hold, instead of firing at once', async () => {
+    // 30 days: a setTimeout of this many ms fires after 1 ms (Node's TimeoutOverflowWarning).
+    const timers = jest.spyOn(global, 'setTimeout');
+    try {
+      const attempts = new Attempts(30 * 24 * 3600 * 1000);
+      const wait = outcome(attempts.run(new Promise<never>(() => undefined), failWith));
+      await sleep(50);
+      expect(attempts.size).toBe(1);
+      const delays = timers.mock.calls.map(([, ms]) => ms ?? 0);
+      expect(Math.max(...delays)).toBe(2_147_483_647);
+      attempts.abortAll();
+      expect(await wait).toBe('error shutdown');
+    } finally {
+      timers.mockRestore();
+    }
+  });
+
   it('gives up on every attempt under way at shutdown, and on those that start afterwards at once', async () => {
     const attempts = new Attempts(10_000);
     const waits = [1, 2, 3].map(() => outcome(attempts.run(new Promise<never>(() => undefined), failWith)));
