@@ -110,7 +110,8 @@ export function partitionKeys(prefix: string, partition = 0, partitions = 1) {
     lock: (target: string, userId: string) => `${prefix}:lock:${target}:${userId}`,
     /**
      * per (target, user), while a delivery waits for the lock: the oldest waiting version, so the
-     * deliveries of one user reach a target in version order (see DELIVERY_BEGIN); expires
+     * deliveries of one user reach a target in version order (see DELIVERY_STEPS,
+     * delivery-steps.ts); expires after lockDuration
      */
     turn: (target: string, userId: string) => `${prefix}:turn:${target}:${userId}`,
     /** hash of this partition's global counters (the deployment's: the sum over partitions) */

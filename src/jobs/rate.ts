@@ -3,8 +3,8 @@
  *
  * The counters since the deployment began (stats.ts) cannot say how many deliveries a target
  * took in a given minute, and BullMQ's completed jobs are trimmed by `completedRetention`. So
- * the script that counts a delivery (DELIVERY_FINISH, scripts.ts) also adds 1 to the minute's
- * field of a small hash per (target, partition, hour): `rate:<target>:<hour since the epoch>`,
+ * the script that counts a delivery (DELIVERY_STEPS, delivery-steps.ts) also adds 1 to the
+ * minute's field of a small hash per (target, partition, hour): `rate:<target>:<hour since the epoch>`,
  * field = minute of that hour (0-59). That is two more commands in a script that runs anyway
  * (HINCRBY, EXPIRE), no extra round trip, in the partition's slot. The hash expires
  * `RATE_TTL_SECONDS` after its last write, so at most three hashes of at most 60 small fields

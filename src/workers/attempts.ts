@@ -40,9 +40,9 @@ export class Attempts {
 
   /**
    * Waits for `work` for at most `ms`, or until {@link abortAll} (at once if it was called
-   * before): then rejects with `fail(why)`'s error. `fail` is called at most once, and only when the wait is given up on;
-   * the work itself is not stopped (a caller that must know when it has really settled keeps
-   * its own handle on it).
+   * before): then rejects with `fail(why)`'s error. `fail` is called at most once, and only when
+   * the wait is given up on; the work itself is not stopped (a caller that must know when it has
+   * really settled keeps its own handle on it).
    */
   run<T>(work: Promise<T>, fail: (why: 'timeout' | 'shutdown') => Error): Promise<T> {
     return new Promise<T>((resolve, reject) => {

@@ -7,7 +7,7 @@ import { EventType, isEventType, type UserSnapshot } from '../events.js';
 import type { DeliveryJobData, DeliveryJobRead, DeliveryTask } from '../jobs/delivery-job.js';
 import { firstIssue } from '../errors.js';
 import { snapshotSchema } from '../jobs/event-fields.js';
-import type { LedgerEntry } from '../jobs/scripts.js';
+import type { LedgerEntry } from '../jobs/delivery-steps.js';
 import { withFields } from '../with-fields.js';
 
 /** What an attempt does. */

@@ -12,7 +12,12 @@ import { recordFromJob, type DeadLetterReason, type LastFailure } from '../jobs/
 import type { DeadLetters } from '../jobs/dead-letter-store.js';
 import { parseDeliveryJob, rereadDeliveryJob, type DeliveryJobData } from '../jobs/delivery-job.js';
 import type { Keys } from '../jobs/names.js';
-import { beginOf, deliverySteps, type DeliveryStep, type DeliveryStepResult } from '../jobs/scripts.js';
+import {
+  beginOf,
+  deliverySteps,
+  type DeliveryStep,
+  type DeliveryStepResult,
+} from '../jobs/delivery-steps.js';
 import { bumpCounter, type TargetCounter } from '../jobs/stats.js';
 import type { Logger } from '../logger.js';
 import type { Redis } from '../redis.js';

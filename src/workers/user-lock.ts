@@ -1,6 +1,6 @@
 /**
  * The per-(target, user) delivery lock, held by one run of one job: taken by the start script
- * (DELIVERY_BEGIN), renewed while the run goes on (like BullMQ's job lock), and released when
+ * (DELIVERY_STEPS), renewed while the run goes on (like BullMQ's job lock), and released when
  * the run is done with the target — never earlier. After a worker dies it is gone about `ttlMs`
  * later. A worker's locks are renewed together, by one timer (UserLocks), not one per delivery.
  */

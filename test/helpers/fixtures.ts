@@ -6,7 +6,7 @@
 import type { TargetConfig } from '../../src/config/schema.js';
 import type { UserEvent } from '../../src/events.js';
 import { parseDeliveryJob, type DeliveryJobData, type DeliveryTask } from '../../src/jobs/delivery-job.js';
-import type { LedgerEntry } from '../../src/jobs/scripts.js';
+import type { LedgerEntry } from '../../src/jobs/delivery-steps.js';
 
 export const FIXTURE_EVENT_ID = '0190f5b8-3f1e-7c2a-9b4d-1234567890ab';
 export const FIXTURE_TIMESTAMP = '2025-09-19T21:51:28Z';

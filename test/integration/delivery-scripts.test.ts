@@ -6,15 +6,43 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Redis } from 'ioredis';
 import { formatLedger } from '../../src/jobs/ledger.js';
-import { Keyspace } from '../../src/jobs/names.js';
+import { Keyspace, type Keys } from '../../src/jobs/names.js';
 import {
-  beginDeliveries,
+  beginOf,
   deliverySteps,
-  finishDeliveries,
   type BeginDeliveryArgs,
+  type DeliveryBegin,
   type FinishDeliveryArgs,
-} from '../../src/jobs/scripts.js';
+} from '../../src/jobs/delivery-steps.js';
 import { deletePrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
+
+/** A batch of starts alone, as the worker sends them in a turn without ends. */
+async function beginDeliveries(
+  redis: Redis,
+  keys: Keys,
+  batch: readonly BeginDeliveryArgs[],
+): Promise<DeliveryBegin[]> {
+  const results = await deliverySteps(
+    redis,
+    keys,
+    batch.map((begin) => ({ begin })),
+  );
+  return results.map(beginOf);
+}
+
+/** A batch of ends alone: per delivery, whether it counted. */
+async function finishDeliveries(
+  redis: Redis,
+  keys: Keys,
+  batch: readonly FinishDeliveryArgs[],
+): Promise<boolean[]> {
+  const results = await deliverySteps(
+    redis,
+    keys,
+    batch.map((finish) => ({ finish })),
+  );
+  return results.map((r) => r === true);
+}
 
 describe('delivery scripts, in batches', () => {
   let redis: Redis;

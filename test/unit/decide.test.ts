@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { EVENT_TYPES, type EventType } from '../../src/events.js';
-import type { LedgerEntry } from '../../src/jobs/scripts.js';
+import type { LedgerEntry } from '../../src/jobs/delivery-steps.js';
 import { decideDelivery, ledgerObjection, type DecisionInput } from '../../src/workers/decide.js';
 import { FIXTURE_EVENT_ID, jobData, ledgerEntry } from '../helpers/fixtures.js';
 
